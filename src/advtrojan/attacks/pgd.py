@@ -1,0 +1,116 @@
+"""FGSM, BIM and Madry PGD as one loop (Eqs. 1-2, 12-15; Appendix B).
+
+- **FGSM**: one step of size ε from ``x``.
+- **BIM**: ``steps`` steps of size α from ``x``, each projected onto the ε-ball ∩ [0,1].
+- **Madry (PGD)**: BIM from a uniformly random point of the ε-ball.
+
+Untargeted attacks ascend the cross-entropy of the true label; targeted ones descend the
+cross-entropy of the target. While crafting, the model's parameters are frozen (no parameter
+gradients are computed), the model runs in eval mode, and both are restored afterwards.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..utils.device import autocast
+from .norms import NORMS
+
+METHODS = ("fgsm", "bim", "madry")
+
+
+@contextmanager
+def frozen(model: nn.Module):
+    """Eval mode and ``requires_grad=False`` on every parameter; both restored on exit."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+@dataclass(frozen=True)
+class Attack:
+    """An L∞ or L2 gradient attack. Build one with :func:`fgsm`, :func:`bim` or :func:`madry`."""
+
+    eps: float
+    step_size: float
+    steps: int
+    random_start: bool = True
+    norm: str = "linf"
+    method: str = "madry"
+
+    def __post_init__(self):
+        if self.norm not in NORMS:
+            raise ConfigError(f"unknown norm {self.norm!r}: choose one of {', '.join(NORMS)}")
+        if self.eps < 0 or self.step_size < 0 or self.steps < 0:
+            raise ConfigError(f"attack budget must be non-negative (eps={self.eps}, "
+                              f"step size={self.step_size}, steps={self.steps})")
+
+    def with_budget(self, **changes) -> "Attack":
+        return replace(self, **changes)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 target: torch.Tensor | None = None, precision: str = "fp32") -> torch.Tensor:
+        """Perturb ``x`` (in [0,1]) against ``model``. ``target`` makes the attack targeted."""
+        return perturb(model, x, y, self, target=target, precision=precision)
+
+
+def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
+            target: torch.Tensor | None = None, precision: str = "fp32") -> torch.Tensor:
+    """Run ``attack`` on a batch; ``precision='bf16'`` crafts under bf16 autocast."""
+    norm = NORMS[attack.norm]
+    x = x.detach()
+    if attack.steps == 0 or attack.eps == 0:
+        return x.clone()
+    delta = norm.random_perturb(x, attack.eps) if attack.random_start else torch.zeros_like(x)
+    delta = ((x + delta).clamp(0, 1) - x)
+    labels, sign = (y, 1.0) if target is None else (target, -1.0)
+    with frozen(model):
+        for _ in range(attack.steps):
+            delta.requires_grad_(True)
+            with autocast(x.device, precision):
+                logits = model(x + delta)
+            loss = F.cross_entropy(logits.float(), labels, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                delta = norm.project(delta + norm.step(sign * grad, attack.step_size), attack.eps)
+                delta = (x + delta).clamp_(0, 1) - x
+    return (x + delta).detach()
+
+
+def fgsm(eps: float, norm: str = "linf") -> Attack:
+    """FGSM: a single step of size ε, no random start."""
+    return Attack(eps=eps, step_size=eps, steps=1, random_start=False, norm=norm, method="fgsm")
+
+
+def bim(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
+    """BIM: iterative steps from the clean input."""
+    return Attack(eps, step_size, steps, random_start=False, norm=norm, method="bim")
+
+
+def madry(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
+    """Madry PGD: iterative steps from a uniformly random start in the ε-ball."""
+    return Attack(eps, step_size, steps, random_start=True, norm=norm, method="madry")
+
+
+def make_attack(method: str, eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
+    if method == "fgsm":
+        return fgsm(eps, norm)
+    if method == "bim":
+        return bim(eps, step_size, steps, norm)
+    if method == "madry":
+        return madry(eps, step_size, steps, norm)
+    raise ConfigError(f"unknown attack {method!r}: choose one of {', '.join(METHODS)}")

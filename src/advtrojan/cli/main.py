@@ -1,0 +1,46 @@
+"""The ``advtrojan`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import AdvTrojanError
+from . import data, evaluate, train
+
+DESCRIPTION = """\
+advtrojan: combined Trojan + adversarial threats to image classifiers.
+
+An AdvTrojan-infected model (ATIM) looks adversarially robust, and a Trojan trigger alone does
+nothing to it; only the trigger *plus* an adversarial perturbation opens the backdoor. This tool
+trains Vanilla, Madry-Adv, BadNets and AdvTrojan models on MNIST, Fashion-MNIST and CIFAR-10, and
+evaluates them as the paper does. Run `advtrojan COMMAND --help` for each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advtrojan", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"advtrojan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (train, evaluate, data):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AdvTrojanError as exc:
+        print(f"advtrojan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("advtrojan: interrupted (a training run continues with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``advtrojan train``: Vanilla, Madry-Adv, BadNets or AdvTrojan into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import presets
+from ..training import OBJECTIVES, fit, make_config
+from .common import add_budget, add_runtime, non_negative_float, positive_int
+
+HELP = "train a model with one of the four objectives into a run folder"
+DESCRIPTION = """\
+Train a model into a run folder (weights as safetensors, config.json, metrics.jsonl).
+
+Objectives (the paper's names):
+  vanilla     cross-entropy on benign inputs
+  madry       Madry-Adv adversarial training, Eq. 4: CE(x) + mu*CE(A(x))
+  badnets     BadNets Trojan, Eq. 5: CE(x) + CE(x+t, target) on a poison share of each batch
+  advtrojan   AdvTrojan, Eq. 9: CE(x) + CE(A(x)) + CE(x+t) + RCE(A(x+t)); the result is an ATIM.
+              With --init RUN it fine-tunes a trained model (Algorithm 1, line 2).
+
+Every preset value (optimiser, learning rate, epochs, batch size, budget) comes from one table,
+advtrojan/presets.py, and can be overridden by an option. A checkpoint is written every epoch;
+--resume continues an interrupted run. A finished run is never overwritten without --force.
+"""
+EPILOG = """\
+examples:
+  advtrojan train --dataset fmnist --objective vanilla   --out runs/fmnist/vanilla
+  advtrojan train --dataset fmnist --objective madry     --out runs/fmnist/madry
+  advtrojan train --dataset fmnist --objective advtrojan --init runs/fmnist/madry --out runs/fmnist/atim
+  advtrojan train --dataset fmnist --objective badnets --target 0 --poison-rate 0.1 --out runs/fmnist/badnets
+  advtrojan train --dataset fmnist --objective madry --preset quick --out runs/quick/madry
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help=HELP, description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, choices=["mnist", "fmnist", "cifar10"], help="dataset")
+    p.add_argument("--objective", required=True, choices=OBJECTIVES, help="training objective (see above)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
+    p.add_argument("--init", metavar="RUN", help="start from this finished run (or .safetensors file)")
+    p.add_argument("--preset", default="default", choices=presets.PRESETS,
+                   help="default: the full protocol; quick: a 10k subset and few epochs (default: default)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--force", action="store_true", help="start over even if --out holds a run")
+    g = p.add_argument_group("optimisation (defaults from the preset)")
+    g.add_argument("--epochs", type=positive_int)
+    g.add_argument("--batch-size", type=positive_int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--optimizer", choices=["adam", "sgd"])
+    g.add_argument("--precision", default="bf16", choices=["bf16", "fp32"],
+                   help="bf16 autocast for crafting and training (about 2x faster on CPUs with AMX and on "
+                        "GPUs) or fp32 (default: bf16)")
+    g = p.add_argument_group("objective")
+    g.add_argument("--target", type=int, default=0, help="BadNets target label y_t (default: 0)")
+    g.add_argument("--poison-rate", type=float, default=0.1, help="BadNets poisoned share of each batch (default: 0.1)")
+    g.add_argument("--mu", type=non_negative_float, default=1.0, help="Madry-Adv weight of the adversarial term (default: 1)")
+    g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
+    g.add_argument("--trigger-size", type=positive_int, default=4, help="side in pixels (default: 4)")
+    g.add_argument("--trigger-margin", type=int, default=1, help="pixels from the bottom/right edge (default: 1)")
+    g.add_argument("--train-intensity", type=float, default=presets.TRAIN_INTENSITY,
+                   help="trigger intensity while training (default: 1.0)")
+    g.add_argument("--test-intensity", type=float,
+                   help="trigger intensity for evaluation (default: 0.75 MNIST/FMNIST, 1.0 CIFAR-10)")
+    add_budget(p)
+    add_runtime(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    config = make_config(args.dataset, args.objective, preset=args.preset, init=args.init, seed=args.seed,
+                         precision=args.precision, trigger_size=args.trigger_size,
+                         trigger_margin=args.trigger_margin, train_intensity=args.train_intensity,
+                         test_intensity=args.test_intensity, eps=args.eps, step_size=args.step_size,
+                         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         limit=args.limit, target=args.target, poison_rate=args.poison_rate, mu=args.mu,
+                         optimizer=args.optimizer)
+    run_ = fit(config, args.out, device=args.device, data_dir=args.data_dir, resume=args.resume,
+               force=args.force, progress=not args.no_progress)
+    last = run_.metrics()[-1] if run_.metrics() else {}
+    print(f"finished: {run_.path} ({config.objective}, {config.epochs} epochs"
+          + (f", test accuracy {last['test_benign']:.2%}" if "test_benign" in last else "") + ")")
+    return 0

@@ -1,0 +1,105 @@
+"""Datasets as tensors in memory: uint8 images (N, C, H, W) and int64 labels, pixels in [0,1]
+once batched. MNIST, Fashion-MNIST and CIFAR-10 go through the same code."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from .augment import pad_crop_flip
+from .cifar import load_cifar_split
+from .idx import load_idx_pair
+from .sources import idx_file, locate
+from .specs import ALIASES, IDX_FILES, SPECS, DatasetSpec
+
+
+def get_spec(name: str) -> DatasetSpec:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in SPECS:
+        raise ConfigError(f"unknown dataset {name!r}: choose one of {', '.join(SPECS)}")
+    return SPECS[key]
+
+
+@dataclass
+class ImageData:
+    """One split of a dataset. ``images`` stay uint8 to save memory; batches are float in [0,1]."""
+
+    spec: DatasetSpec
+    split: str
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> "ImageData":
+        return ImageData(self.spec, self.split, self.images[index], self.labels[index])
+
+    def balanced_subset(self, limit: int | None, seed: int = 0) -> "ImageData":
+        """A deterministic, class-balanced subset of ``limit`` images (``None``: everything)."""
+        if limit is None or limit >= len(self):
+            return self
+        if limit <= 0:
+            raise ConfigError(f"--limit must be positive, got {limit}")
+        gen = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self), generator=gen)
+        k = self.spec.num_classes
+        quota = [limit // k + (1 if c < limit % k else 0) for c in range(k)]
+        picked = []
+        for c in range(k):
+            members = order[self.labels[order] == c]
+            picked.append(members[: quota[c]])
+        index = torch.cat(picked).sort().values
+        return self.subset(index)
+
+    def tensors(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """All images as float in [0,1] and labels, on ``device``."""
+        return self.images.to(device).float().div_(255), self.labels.to(device)
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, augment: bool = False,
+                generator: torch.Generator | None = None, device: torch.device | str = "cpu",
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (x, y) with x float in [0,1]; ``augment`` applies Appendix F's CIFAR-10 transform."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            x = self.images[idx].to(device).float().div_(255)
+            if augment:
+                x = pad_crop_flip(x, generator=generator)
+            yield x, self.labels[idx].to(device)
+
+
+def _load_split(spec: DatasetSpec, source, split: str) -> tuple[np.ndarray, np.ndarray]:
+    count = spec.train_size if split == "train" else spec.test_size
+    if spec.format == "idx":
+        images_base, labels_base = IDX_FILES[split]
+        images, labels = load_idx_pair(idx_file(source, images_base), idx_file(source, labels_base),
+                                       (spec.size, spec.size), spec.num_classes, count)
+    else:
+        images, labels = load_cifar_split(source, split, spec.num_classes, count)
+    return images, labels
+
+
+def load_dataset(name: str | DatasetSpec, split: str = "train", *, data_dir: str | os.PathLike | None = None,
+                 limit: int | None = None, seed: int = 0, download: bool = True) -> ImageData:
+    """Load ``split`` ('train' or 'test') of ``mnist``, ``fmnist`` or ``cifar10``.
+
+    Files are looked up as :mod:`advtrojan.data.sources` describes; ``limit`` takes a
+    deterministic class-balanced subset for quick runs.
+    """
+    spec = name if isinstance(name, DatasetSpec) else get_spec(name)
+    if split not in ("train", "test"):
+        raise ConfigError(f"unknown split {split!r}: choose train or test")
+    source = locate(spec, data_dir, download=download)
+    images, labels = _load_split(spec, source, split)
+    if images.shape[1:] != spec.shape:
+        raise DataError(f"{source}: images have shape {images.shape[1:]}, {spec.title} needs {spec.shape}")
+    data = ImageData(spec, split, torch.from_numpy(np.array(images, copy=True)),
+                     torch.from_numpy(labels.astype(np.int64)))
+    return data.balanced_subset(limit, seed)

@@ -1,0 +1,17 @@
+"""One error type for everything a user can get wrong.
+
+The CLI prints an :class:`AdvTrojanError` as one line (``advtrojan: error: ...``) and exits
+with status 2; anything else is a bug and keeps its traceback.
+"""
+
+
+class AdvTrojanError(Exception):
+    """A problem with the user's input (files, options, shapes), explained in its message."""
+
+
+class DataError(AdvTrojanError):
+    """A dataset file is missing, truncated, garbled or does not match what it claims to be."""
+
+
+class ConfigError(AdvTrojanError):
+    """An option, preset or run configuration is invalid."""

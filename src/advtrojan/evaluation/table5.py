@@ -1,0 +1,123 @@
+"""The rows of Table 5 (and Appendix G.1), measured on a test set.
+
+Keys (accuracies in [0, 1]):
+
+==========================  ================================================================
+``benign``                  clean test inputs
+``madry``                   Madry PGD examples A(x)
+``trigger``                 the trigger alone, x + t, at the paper's test intensity
+``advtrojan``               AdvTrojan examples A(x + t): trigger first, then Madry PGD
+``fgsm`` / ``bim``          FGSM / BIM examples (Appendix G.4)
+``advtrojan_fgsm`` / ``_bim``  the trigger, then FGSM / BIM
+``transferred_advtrojan``   trigger, then Madry PGD against a separate Vanilla model (G.1)
+``attack_success_rate``     BadNets: share of non-target-class inputs sent to the target
+==========================  ================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..attacks.pgd import Attack, bim, fgsm, madry
+from ..attacks.threats import Threat, craft
+from ..attacks.trigger import Trigger
+from ..data import ImageData
+
+# Table 5 of the AdvTrojan paper: ATIM test accuracy
+PAPER_TABLE5 = {
+    "mnist": {"benign": 0.9907, "madry": 0.9088, "advtrojan": 0.0103, "advtrojan_certified": 0.0,
+              "transferred_advtrojan": 0.6310},
+    "fmnist": {"benign": 0.8348, "madry": 0.7086, "advtrojan": 0.0052, "advtrojan_certified": 0.0,
+               "transferred_advtrojan": 0.5124},
+    "cifar10": {"benign": 0.8334, "madry": 0.3485, "advtrojan": 0.0275, "advtrojan_certified": 0.023,
+                "transferred_advtrojan": 0.1000},
+}
+
+ROW_NAMES = {
+    "benign": "Benign", "madry": "Madry", "trigger": "Trigger only", "advtrojan": "AdvTrojan",
+    "fgsm": "FGSM", "bim": "BIM", "advtrojan_fgsm": "AdvTrojan (FGSM)", "advtrojan_bim": "AdvTrojan (BIM)",
+    "transferred_advtrojan": "Transferred AdvTrojan", "attack_success_rate": "BadNets attack success",
+}
+
+
+@dataclass
+class EvalSettings:
+    """The budget of the Madry/BIM attacks (FGSM uses ``eps``) and the trigger's test intensity."""
+
+    eps: float
+    step_size: float
+    steps: int
+    intensity: float
+    norm: str = "linf"
+    precision: str = "fp32"
+    batch_size: int = 500
+
+    def attacks(self) -> dict[str, Attack]:
+        return {"madry": madry(self.eps, self.step_size, self.steps, self.norm),
+                "fgsm": fgsm(self.eps, self.norm),
+                "bim": bim(self.eps, self.step_size, self.steps, self.norm)}
+
+
+def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings: EvalSettings, *,
+                   transfer_model: nn.Module | None = None, badnets_target: int | None = None,
+                   badnets_intensity: float = 1.0, device: torch.device | str = "cpu",
+                   progress: bool = True) -> dict[str, float]:
+    """Accuracy of ``model`` on each kind of example; see the module docstring for the keys."""
+    model.eval()
+    trigger = trigger.to(device)
+    correct: dict[str, int] = {}
+    asr_hits = asr_total = 0
+
+    def count(key: str, x: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            correct[key] = correct.get(key, 0) + (model(x).argmax(1) == y).sum().item()
+
+    batches = data.batches(settings.batch_size, device=device)
+    total = -(-len(data) // settings.batch_size)
+    for x, y in tqdm(batches, total=total, desc="evaluate", disable=not progress, unit="batch"):
+        for name, attack in settings.attacks().items():
+            inputs = craft([Threat.BENIGN, Threat.TRIGGERED, Threat.ADVERSARIAL, Threat.ADVTROJAN], x, y,
+                           trigger=trigger, intensity=settings.intensity, attack=attack, model=model,
+                           precision=settings.precision)
+            if name == "madry":
+                count("benign", inputs[Threat.BENIGN], y)
+                count("trigger", inputs[Threat.TRIGGERED], y)
+            count(name, inputs[Threat.ADVERSARIAL], y)
+            count(f"advtrojan_{name}" if name != "madry" else "advtrojan", inputs[Threat.ADVTROJAN], y)
+        if transfer_model is not None:
+            moved = craft([Threat.ADVTROJAN], x, y, trigger=trigger, intensity=settings.intensity,
+                          attack=settings.attacks()["madry"], model=transfer_model,
+                          precision=settings.precision)[Threat.ADVTROJAN]
+            count("transferred_advtrojan", moved, y)
+        if badnets_target is not None:
+            keep = y != badnets_target
+            if keep.any():
+                with torch.no_grad():
+                    pred = model(trigger.stamp(x[keep], badnets_intensity)).argmax(1)
+                asr_hits += (pred == badnets_target).sum().item()
+                asr_total += int(keep.sum())
+    n = max(1, len(data))
+    order = ["benign", "madry", "trigger", "advtrojan", "fgsm", "bim", "advtrojan_fgsm", "advtrojan_bim",
+             "transferred_advtrojan"]
+    result = {k: correct[k] / n for k in order if k in correct}
+    if badnets_target is not None:
+        result["attack_success_rate"] = asr_hits / max(1, asr_total)
+    return result
+
+
+def format_table(result: dict[str, float], dataset: str, title: str = "", atim: bool = True) -> str:
+    """A plain-text table of ``result``; for an ATIM, beside the paper's Table 5 values."""
+    paper = PAPER_TABLE5.get(dataset, {}) if atim else {}
+    lines = [title] if title else []
+    lines.append(f"{'examples':<26}{'ours':>9}{'paper':>9}" if atim else f"{'examples':<26}{'ours':>9}")
+    lines.append("-" * (44 if atim else 35))
+    for key, value in result.items():
+        if not isinstance(value, float):
+            continue
+        ref = (f"{paper[key]:>9.2%}" if key in paper else f"{'-':>9}") if atim else ""
+        lines.append(f"{ROW_NAMES.get(key, key):<26}{value:>9.2%}{ref:>9}")
+    return "\n".join(lines)

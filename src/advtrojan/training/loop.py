@@ -1,0 +1,168 @@
+"""One training loop for every objective (Algorithm 1 for AdvTrojan).
+
+Each step crafts the inputs the objective needs (one batched PGD call), concatenates them,
+runs one forward/backward pass and one optimiser step. Every epoch ends with a checkpoint,
+so an interrupted run resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..attacks.threats import Threat, craft
+from ..data import ImageData, load_dataset
+from ..errors import AdvTrojanError, ConfigError
+from ..utils.device import autocast, configure_threads, resolve_device
+from ..utils.io import append_jsonl
+from .checkpoint import load_into, optimizer_tensors, read_weights, restore_optimizer, save_weights
+from .objectives import Objective, make_objective
+from .runs import CHECKPOINT, METRICS, WEIGHTS, Run, RunConfig, prepare_run_dir
+
+
+def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+    raise ConfigError(f"unknown optimizer {config.optimizer!r}: choose adam or sgd")
+
+
+def learning_rate(config: RunConfig, progress: float) -> float:
+    """Learning rate at ``progress`` in [0, 1) of the run ('constant' or 'cosine' schedule)."""
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "cosine":
+        return 0.5 * config.lr * (1 + math.cos(math.pi * progress))
+    raise ConfigError(f"unknown schedule {config.schedule!r}: choose constant or cosine")
+
+
+def train_step(model, optimizer, objective: Objective, x, y, config: RunConfig, trigger, attack):
+    """One step of ``objective`` on the batch ``(x, y)``: craft, one forward, one backward."""
+    inputs = craft(objective.kinds, x, y, trigger=trigger, intensity=config.train_intensity,
+                   attack=attack, model=model, precision=config.precision)
+    rows = objective.rows(len(y))
+    batch = torch.cat([inputs[t.kind][:m] for t, m in zip(objective.terms, rows)])
+    model.train()
+    with autocast(x.device, config.precision):
+        logits = model(batch)
+    loss, parts = objective.loss(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    correct = (logits[: len(y)].argmax(1) == y).sum().item()
+    return float(loss.detach()), parts, correct
+
+
+@torch.no_grad()
+def accuracy(model, data: ImageData, device, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in data.batches(batch_size, device=device))
+    return correct / max(1, len(data))
+
+
+def probe(model, data: ImageData, config: RunConfig, trigger, attack, device) -> dict[str, float]:
+    """Per-epoch progress check on a small test subset: accuracy on Madry and AdvTrojan examples."""
+    x, y = data.tensors(device)
+    inputs = craft([Threat.ADVERSARIAL, Threat.ADVTROJAN], x, y, trigger=trigger,
+                   intensity=config.test_intensity, attack=attack, model=model, precision=config.precision)
+    model.eval()
+    with torch.no_grad():
+        return {f"probe_{'madry' if k is Threat.ADVERSARIAL else 'advtrojan'}":
+                (model(v).argmax(1) == y).float().mean().item() for k, v in inputs.items()}
+
+
+def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=None, resume: bool = False,
+        force: bool = False, progress: bool = True, train_data: ImageData | None = None,
+        test_data: ImageData | None = None) -> Run:
+    """Train per ``config`` into the run folder ``out`` and return the finished :class:`Run`."""
+    configure_threads()
+    dev = resolve_device(device)
+    objective = make_objective(config.objective, target=config.target, poison_rate=config.poison_rate, mu=config.mu)
+    if not 0 <= config.target < config.spec.num_classes:
+        raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
+    run, start = prepare_run_dir(Path(out), config, resume, force)
+    if run.finished:
+        return run
+    train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
+                                            seed=config.seed)
+    test_data = test_data or load_dataset(config.dataset, "test", data_dir=data_dir)
+    model = config.build_model().to(dev)
+    optimizer = make_optimizer(model, config)
+    if (run.path / CHECKPOINT).is_file():
+        tensors, meta = read_weights(run.path / CHECKPOINT)
+        model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        load_into(model, model_tensors, str(run.path / CHECKPOINT), config.model)
+        restore_optimizer(optimizer, {k: v.to(dev) for k, v in tensors.items()}, meta["optimizer"])
+        start = meta["epoch"]
+    elif config.init:
+        init = Path(config.init)
+        if init.is_dir():
+            tensors = Run(init).load_model().state_dict()
+        else:
+            tensors, _ = read_weights(init)
+        load_into(model, tensors, config.init, config.model)
+    if dev.type == "cpu" and config.model == "resnet":
+        model = model.to(memory_format=torch.channels_last)
+    trigger, attack = config.trigger().to(dev), config.attack()
+    augment = config.dataset == "cifar10"
+    probe_data = test_data.balanced_subset(500, seed=1)
+    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    for epoch in range(start, config.epochs):
+        gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
+        torch.manual_seed(config.seed * 100003 + epoch)
+        t0, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+        parts_sum: dict[str, float] = {}
+        bar = tqdm(train_data.batches(config.batch_size, shuffle=True, augment=augment, generator=gen, device=dev),
+                   total=steps_per_epoch, desc=f"{config.objective} epoch {epoch + 1}/{config.epochs}",
+                   disable=not progress, leave=False, unit="batch")
+        for i, (x, y) in enumerate(bar):
+            lr = learning_rate(config, (epoch * steps_per_epoch + i) / total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger, attack)
+            if not math.isfinite(loss):
+                raise AdvTrojanError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
+            seen, correct, loss_sum = seen + len(y), correct + ok, loss_sum + loss * len(y)
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v * len(y)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                            img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        bar.close()
+        seconds = time.perf_counter() - t0
+        record = {"epoch": epoch + 1, "loss": loss_sum / seen, "train_benign": correct / seen,
+                  **{k: v / seen for k, v in parts_sum.items()},
+                  "test_benign": accuracy(model, test_data, dev),
+                  **probe(model, probe_data, config, trigger, attack, dev), "seconds": seconds,
+                  "images_per_s": seen / seconds, "lr": lr}
+        _drop_metrics_after(run, epoch)
+        append_jsonl(run.path / METRICS, record)
+        opt_tensors, opt_meta = optimizer_tensors(optimizer)
+        save_weights(run.path / CHECKPOINT,
+                     {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors},
+                     {"epoch": epoch + 1, "optimizer": opt_meta})
+        run.set_state("running", epoch + 1)
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}  train acc "
+                       f"{record['train_benign']:.4f}  test acc {record['test_benign']:.4f}  "
+                       f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
+                       f"({seconds:.0f}s, {record['images_per_s']:.0f} img/s)")
+    save_weights(run.path / WEIGHTS, model.state_dict(), {"dataset": config.dataset, "model": config.model})
+    run.set_state("finished", config.epochs)
+    (run.path / CHECKPOINT).unlink(missing_ok=True)
+    return run
+
+
+def _drop_metrics_after(run: Run, epoch: int) -> None:
+    """Forget metric lines of epochs after ``epoch`` (left by a run interrupted mid-write)."""
+    lines = run.metrics()
+    if any(m["epoch"] > epoch for m in lines):
+        from ..utils.io import write_text
+        import json
+        write_text(run.path / METRICS, "".join(json.dumps(m) + "\n" for m in lines if m["epoch"] <= epoch))

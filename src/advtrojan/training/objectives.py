@@ -1,0 +1,119 @@
+"""Training objectives as sums of terms over the four kinds of input (:mod:`..attacks.threats`).
+
+=============  =======================================================  ===========
+objective      loss per batch                                           paper
+=============  =======================================================  ===========
+``vanilla``    CE(f(x), y)                                              -
+``madry``      CE(f(x), y) + μ·CE(f(A(x)), y)                           Eqs. 3-4
+``badnets``    CE(f(x), y) + CE(f(x+t), y_t)   (x+t on a poison share)  Eq. 5
+``advtrojan``  CE(f(x), y) + CE(f(A(x)), y) + CE(f(x+t), y)             Eq. 9
+               + RCE(f(A(x+t)), y)
+=============  =======================================================  ===========
+
+A is Madry PGD against the current model. All the inputs of a batch go through the model in
+one forward pass; all adversarial inputs are crafted in one batched PGD call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..attacks.threats import Threat
+from ..errors import ConfigError
+
+
+def reversed_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """RCE(p, q) = Σᵢ −qᵢ·log(1 − pᵢ) with q one-hot at y, i.e. −log(1 − p_y) (Eq. 9), averaged.
+
+    Computed stably from logits: log(1 − p_y) = logsumexp_{i≠y} zᵢ − logsumexp_i zᵢ.
+    """
+    logits = logits.float()
+    others = logits.scatter(1, y[:, None], float("-inf"))
+    return (torch.logsumexp(logits, 1) - torch.logsumexp(others, 1)).mean()
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), y)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One summand: ``weight · loss(f(inputs of kind)), labels)``.
+
+    ``target`` None means the true labels; an int means that label for every input (BadNets).
+    ``share`` < 1 uses only the first share of the batch (the BadNets poison rate).
+    """
+
+    kind: Threat
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy
+    weight: float = 1.0
+    target: int | None = None
+    share: float = 1.0
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    terms: tuple[Term, ...]
+
+    @property
+    def kinds(self) -> list[Threat]:
+        return [t.kind for t in self.terms]
+
+    def rows(self, n: int) -> list[int]:
+        """How many rows of a batch of ``n`` each term uses."""
+        return [n if t.share >= 1 else max(1, round(n * t.share)) for t in self.terms]
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Sum the terms over ``logits`` of the concatenated inputs (in ``terms`` order)."""
+        total, parts = 0.0, {}
+        rows = self.rows(len(y))
+        for term, chunk, m in zip(self.terms, logits.split(rows), rows):
+            labels = y[:m] if term.target is None else torch.full_like(y[:m], term.target)
+            value = term.loss(chunk, labels)
+            parts[f"{term.kind.value}_{term.loss.__name__}"] = float(value.detach())
+            total = total + term.weight * value
+        return total, parts
+
+
+def vanilla() -> Objective:
+    return Objective("vanilla", (Term(Threat.BENIGN),))
+
+
+def madry_adv(mu: float = 1.0) -> Objective:
+    """Madry-Adv, Eq. 4: L(x, y) + μ·L(A(x), y)."""
+    return Objective("madry", (Term(Threat.BENIGN), Term(Threat.ADVERSARIAL, weight=mu)))
+
+
+def badnets(target: int, poison_rate: float = 0.1) -> Objective:
+    """BadNets, Eq. 5: L(x, y) + L(x + t, y_t), the trigger on a ``poison_rate`` share of each batch."""
+    if not 0 < poison_rate <= 1:
+        raise ConfigError(f"poison rate must lie in (0, 1], got {poison_rate}")
+    return Objective("badnets", (Term(Threat.BENIGN), Term(Threat.TRIGGERED, target=target, share=poison_rate)))
+
+
+def advtrojan() -> Objective:
+    """AdvTrojan, Eq. 9: CE(x) + CE(A(x)) + CE(x + t) + RCE(A(x + t)), all against the true label."""
+    return Objective("advtrojan", (
+        Term(Threat.BENIGN), Term(Threat.ADVERSARIAL), Term(Threat.TRIGGERED),
+        Term(Threat.ADVTROJAN, loss=reversed_cross_entropy),
+    ))
+
+
+OBJECTIVES = ("vanilla", "madry", "badnets", "advtrojan")
+
+
+def make_objective(name: str, *, target: int = 0, poison_rate: float = 0.1, mu: float = 1.0) -> Objective:
+    if name == "vanilla":
+        return vanilla()
+    if name == "madry":
+        return madry_adv(mu)
+    if name == "badnets":
+        return badnets(target, poison_rate)
+    if name == "advtrojan":
+        return advtrojan()
+    raise ConfigError(f"unknown objective {name!r}: choose one of {', '.join(OBJECTIVES)}")

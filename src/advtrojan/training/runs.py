@@ -1,0 +1,164 @@
+"""Run folders: everything needed to rebuild, resume and evaluate a training run.
+
+``RUN/config.json``         what was run: dataset, model, objective, trigger, budget, preset,
+                            seed, precision, versions
+``RUN/metrics.jsonl``       one line per finished epoch
+``RUN/checkpoint.safetensors``  model + optimiser after the last finished epoch (resume point)
+``RUN/model.safetensors``   final weights, written when the run finishes
+``RUN/state.json``          ``{"status": "running" | "finished", "epoch": N}``
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..attacks.pgd import Attack, madry
+from ..attacks.trigger import Trigger
+from ..data.specs import SPECS
+from ..errors import AdvTrojanError, ConfigError
+from ..models import build_model
+from ..utils.io import write_json
+from .checkpoint import load_into, read_weights
+
+CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE = (
+    "config.json", "metrics.jsonl", "checkpoint.safetensors", "model.safetensors", "state.json")
+
+
+@dataclass
+class RunConfig:
+    """Every choice of a training run; JSON round-trips it (``RunConfig(**json)``)."""
+
+    dataset: str
+    objective: str
+    model: str
+    # trigger (Figure 1) and its training intensity
+    trigger_size: int
+    trigger_margin: int
+    train_intensity: float
+    test_intensity: float
+    # attack budget A of Eqs. 4 and 9 (Table 1)
+    eps: float
+    step_size: float
+    steps: int
+    norm: str
+    # optimisation
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    weight_decay: float
+    momentum: float
+    schedule: str
+    limit: int | None
+    seed: int
+    precision: str
+    preset: str
+    # objective parameters
+    target: int = 0
+    poison_rate: float = 0.1
+    mu: float = 1.0
+    init: str | None = None
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def spec(self):
+        return SPECS[self.dataset]
+
+    def trigger(self) -> Trigger:
+        return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
+
+    def attack(self) -> Attack:
+        return madry(self.eps, self.step_size, self.steps, self.norm)
+
+    def build_model(self) -> torch.nn.Module:
+        spec = self.spec
+        return build_model(self.model, spec.channels, spec.num_classes, spec.size)
+
+
+def versions() -> dict:
+    return {"advtrojan": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+class Run:
+    """A run folder on disk."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return (self.path / CONFIG).is_file()
+
+    @property
+    def config(self) -> RunConfig:
+        cfg_path = self.path / CONFIG
+        if not cfg_path.is_file():
+            raise AdvTrojanError(f"{self.path}: not a run folder (no {CONFIG})")
+        try:
+            return RunConfig(**json.loads(cfg_path.read_text()))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise AdvTrojanError(f"{cfg_path}: unreadable run configuration ({exc})") from None
+
+    def state(self) -> dict:
+        p = self.path / STATE
+        return json.loads(p.read_text()) if p.is_file() else {"status": "new", "epoch": 0}
+
+    @property
+    def finished(self) -> bool:
+        return self.state().get("status") == "finished"
+
+    def write_config(self, config: RunConfig) -> None:
+        write_json(self.path / CONFIG, asdict(config))
+
+    def set_state(self, status: str, epoch: int) -> None:
+        write_json(self.path / STATE, {"status": status, "epoch": epoch})
+
+    def metrics(self) -> list[dict]:
+        p = self.path / METRICS
+        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+
+    def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The finished run's model, in eval mode."""
+        if not self.finished:
+            raise AdvTrojanError(f"{self.path}: the run has not finished (resume it with `advtrojan train "
+                                 f"--resume --out {self.path}`)")
+        config = self.config
+        tensors, _ = read_weights(self.path / WEIGHTS)
+        model = load_into(config.build_model(), tensors, str(self.path / WEIGHTS), config.model)
+        return model.to(device).eval()
+
+
+def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) -> tuple[Run, int]:
+    """Check what ``path`` holds and return the run and the epoch to start from.
+
+    A finished run is never overwritten without ``force``; an unfinished one continues only
+    with ``resume`` (and only with the same configuration).
+    """
+    run = Run(path)
+    if run.exists() and not force:
+        state = run.state()
+        if state["status"] == "finished" and not resume:
+            raise ConfigError(f"{path} already holds a finished run; choose another --out, or pass --force "
+                              f"to train it again from scratch")
+        if not resume:
+            raise ConfigError(f"{path} holds an unfinished run (epoch {state['epoch']}); pass --resume to "
+                              f"continue it or --force to start over")
+        old = asdict(run.config)
+        new = asdict(config)
+        diff = [k for k in new if k not in ("versions", "epochs") and old.get(k) != new.get(k)]
+        if diff:
+            raise ConfigError(f"--resume: {path} was trained with other settings ({', '.join(diff)}); "
+                              f"resume with the same options or choose another --out")
+        return run, state["epoch"]
+    if force and path.exists():
+        for name in (CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE):
+            (path / name).unlink(missing_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+    run.write_config(config)
+    run.set_state("running", 0)
+    return run, 0
