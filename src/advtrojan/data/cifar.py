@@ -28,19 +28,27 @@ _ALLOWED = {
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),  # how Python 3 pickles bytes at protocol 2; a pure function
 }
+
+
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle asked for a global that a CIFAR-10 batch never holds."""
 
 
 class _BatchUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a CIFAR batch")
+            raise ForbiddenGlobal(f"global '{module}.{name}' is not allowed in a CIFAR batch")
         if name == "_reconstruct":
             try:
                 from numpy._core.multiarray import _reconstruct
             except ImportError:  # numpy < 2
                 from numpy.core.multiarray import _reconstruct
             return _reconstruct
+        if module == "_codecs":
+            import codecs
+            return codecs.encode
         if name == "scalar":
             try:
                 from numpy._core.multiarray import scalar
@@ -53,7 +61,7 @@ class _BatchUnpickler(pickle.Unpickler):
 def parse_python_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
+    except ForbiddenGlobal as exc:
         raise DataError(f"{where}: refused to unpickle: {exc}") from None
     except Exception as exc:  # truncated or garbled pickles raise many kinds of errors
         raise DataError(f"{where}: corrupt CIFAR-10 batch ({type(exc).__name__}: {exc})") from None

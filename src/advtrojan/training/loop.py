@@ -92,6 +92,7 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
                                             seed=config.seed)
     test_data = test_data or load_dataset(config.dataset, "test", data_dir=data_dir)
+    torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
     model = config.build_model().to(dev)
     optimizer = make_optimizer(model, config)
     if (run.path / CHECKPOINT).is_file():

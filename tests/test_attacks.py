@@ -1,0 +1,87 @@
+"""FGSM / BIM / Madry PGD: budgets, modes, no parameter gradients, and a torchattacks cross-check."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advtrojan.attacks import Threat, Trigger, bim, craft, fgsm, madry
+from advtrojan.models import LeNet
+
+
+def _model():
+    torch.manual_seed(0)
+    m = LeNet()
+    m.train()
+    return m
+
+
+def _batch(n=16):
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+@pytest.mark.parametrize("attack", [fgsm(0.2), bim(0.2, 0.02, 5), madry(0.2, 0.02, 5),
+                                    madry(1.5, 0.5, 5, norm="l2")])
+def test_budget_range_mode_and_no_parameter_grads(attack):
+    m, (x, y) = _model(), _batch()
+    adv = attack(m, x, y)
+    delta = (adv - x).flatten(1)
+    bound = delta.abs().max(1).values if attack.norm == "linf" else delta.norm(dim=1)
+    assert (bound <= attack.eps + 1e-5).all()
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert m.training, "train mode is restored"
+    assert all(p.grad is None and p.requires_grad for p in m.parameters())
+    with torch.no_grad():
+        assert F.cross_entropy(m(adv), y) > F.cross_entropy(m(x), y)
+
+
+def test_fgsm_is_one_signed_step():
+    m, (x, y) = _model(), _batch()
+    x = x.clamp(0.3, 0.7)  # away from the box so clipping does not interfere
+    xr = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(m(xr), y), xr)
+    assert torch.allclose(fgsm(0.1)(m, x, y), x + 0.1 * g.sign(), atol=1e-6)
+
+
+def test_targeted_moves_towards_target():
+    m, (x, y) = _model(), _batch()
+    target = (y + 1) % 10
+    adv = madry(0.3, 0.03, 10)(m, x, y, target=target)
+    with torch.no_grad():
+        assert F.cross_entropy(m(adv), target) < F.cross_entropy(m(x), target)
+
+
+def test_pgd_matches_torchattacks():
+    """Cross-check against torchattacks.PGD: same random start (same RNG draws), same steps."""
+    import torchattacks  # installed by .ci/run: pip install --no-deps torchattacks scipy
+    m, (x, y) = _model(), _batch(64)
+    m.eval()
+    torch.manual_seed(123)
+    ours = madry(0.2, 0.02, 10)(m, x, y)
+    torch.manual_seed(123)
+    theirs = torchattacks.PGD(m, eps=0.2, alpha=0.02, steps=10, random_start=True)(x, y)
+    same = (ours - theirs).abs() < 1e-5
+    assert same.float().mean() > 0.999
+    torch.manual_seed(0)
+    assert torch.allclose(fgsm(0.1)(m, x, y), torchattacks.FGSM(m, eps=0.1)(x, y), atol=1e-5)
+
+
+def test_craft_batches_the_four_kinds():
+    m, (x, y) = _model(), _batch(8)
+    trig = Trigger.square((1, 28, 28))
+    calls = []
+    attack = madry(0.2, 0.02, 3)
+
+    class Spy:
+        def __call__(self, model, xs, ys, precision="fp32"):
+            calls.append(len(xs))
+            return attack(model, xs, ys, precision=precision)
+
+    out = craft(list(Threat), x, y, trigger=trig, intensity=0.5, attack=Spy(), model=m)
+    assert calls == [16], "clean and triggered inputs go through PGD together"
+    assert torch.equal(out[Threat.BENIGN], x)
+    assert torch.equal(out[Threat.TRIGGERED], trig.stamp(x, 0.5))
+    adv_t = out[Threat.ADVTROJAN]
+    assert ((adv_t - trig.stamp(x, 0.5)).abs().max() <= 0.2 + 1e-6)

@@ -1,0 +1,160 @@
+"""IDX files (gzip and raw), corrupt variants, and where files are looked for."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+
+import numpy as np
+import pytest
+
+from advtrojan.data import load_dataset
+from advtrojan.data import sources
+from advtrojan.errors import DataError
+from conftest import idx_bytes, tiny_spec, write_idx_set
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_reads_gzip_and_raw_idx(tmp_path, compress):
+    arrays = write_idx_set(tmp_path, compress=compress)
+    data = load_dataset(tiny_spec(), "train", data_dir=tmp_path, download=False)
+    images, labels = arrays["train"]
+    assert data.images.shape == (20, 1, 28, 28)
+    assert np.array_equal(data.images[:, 0].numpy(), images)
+    assert np.array_equal(data.labels.numpy(), labels)
+    x, y = next(data.batches(8))
+    assert x.dtype.is_floating_point and 0 <= x.min() and x.max() <= 1
+    assert np.allclose(x[0, 0].numpy(), images[0] / 255.0)
+
+
+def test_idx_files_in_dataset_subfolder_and_dot_names(tmp_path):
+    write_idx_set(tmp_path / "fmnist", compress=False)
+    for f in (tmp_path / "fmnist").iterdir():  # Kaggle-style names: train-images.idx3-ubyte
+        f.rename(f.with_name(f.name.replace("-idx", ".idx")))
+    assert len(load_dataset(tiny_spec(), "test", data_dir=tmp_path, download=False)) == 10
+
+
+def _corrupt(tmp_path, name, data):
+    write_idx_set(tmp_path, compress=False)
+    (tmp_path / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("name,make,message", [
+    ("train-images-idx3-ubyte", lambda d: d[:-7], "truncated"),
+    ("train-images-idx3-ubyte", lambda d: d + b"xx", "trailing bytes"),
+    ("train-images-idx3-ubyte", lambda d: b"\x00\x00\x09\x03" + d[4:], "magic"),
+    ("train-labels-idx1-ubyte", lambda d: d[:2], "too short"),
+    ("train-images-idx3-ubyte", lambda d: gzip.compress(d)[:-20], "gzip"),
+])
+def test_corrupt_idx_names_file_and_fault(tmp_path, name, make, message):
+    write_idx_set(tmp_path, compress=False)
+    path = tmp_path / name
+    path.write_bytes(make(path.read_bytes()))
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset(tiny_spec(), "train", data_dir=tmp_path, download=False)
+    assert name in str(err.value)
+
+
+def test_mismatched_counts_shapes_and_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx_set(tmp_path, compress=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(19, np.uint8)))
+    with pytest.raises(DataError, match="20 images but .* 19 labels"):
+        load_dataset(tiny_spec(), "train", data_dir=tmp_path, download=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(20, 12, np.uint8)))
+    with pytest.raises(DataError, match="label 12 outside 0..9"):
+        load_dataset(tiny_spec(), "train", data_dir=tmp_path, download=False)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(rng.integers(0, 255, (20, 32, 32), dtype=np.uint8)))
+    with pytest.raises(DataError, match="32x32, expected 28x28"):
+        load_dataset(tiny_spec(), "train", data_dir=tmp_path, download=False)
+    write_idx_set(tmp_path, compress=False)
+    with pytest.raises(DataError, match="the official split has 60000"):  # a tiny file posing as the real set
+        load_dataset("fmnist", "train", data_dir=tmp_path, download=False)
+
+
+def test_balanced_limit_is_deterministic(tmp_path):
+    write_idx_set(tmp_path, n_train=200, n_test=10)
+    a = load_dataset(tiny_spec(n_train=200), "train", data_dir=tmp_path, limit=50, download=False)
+    b = load_dataset(tiny_spec(n_train=200), "train", data_dir=tmp_path, limit=50, download=False)
+    assert len(a) == 50 and a.labels.bincount().tolist() == [5] * 10
+    assert (a.images == b.images).all()
+
+
+def test_search_order_data_dir_before_system_before_cache(tmp_path, monkeypatch):
+    first, system, cache = tmp_path / "mine", tmp_path / "system", tmp_path / "cache"
+    write_idx_set(first, seed=1)
+    write_idx_set(system, seed=2)
+    write_idx_set(cache / "fmnist", seed=3)
+    spec = tiny_spec()
+    from dataclasses import replace
+    spec = replace(spec, system_dirs=(str(system),))
+    assert sources.locate(spec, first) == first
+    assert sources.locate(spec, None) == system
+    assert sources.locate(replace(spec, system_dirs=()), None) == cache / "fmnist"
+
+
+class FakeResponse(io.BytesIO):
+    headers = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _serve(monkeypatch, files: dict[str, bytes], seen: list):
+    def fake_urlopen(url, timeout=None):
+        seen.append(url)
+        name = url.rsplit("/", 1)[1]
+        if name not in files:
+            raise OSError("404")
+        return FakeResponse(files[name])
+    monkeypatch.setattr(sources, "urlopen", fake_urlopen)
+
+
+def _official_like(tmp_path):
+    folder = tmp_path / "served"
+    write_idx_set(folder)
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    spec = tiny_spec()
+    from dataclasses import replace
+    remote = tuple(type(f)(f.name, hashlib.md5(files[f.name]).hexdigest()) for f in spec.files)
+    return replace(spec, files=remote, system_dirs=()), files
+
+
+def test_download_verifies_checksums_and_caches(tmp_path, monkeypatch):
+    spec, files = _official_like(tmp_path)
+    seen = []
+    _serve(monkeypatch, files, seen)
+    data = load_dataset(spec, "train")
+    assert len(data) == 20
+    assert all(u.startswith(spec.mirrors[0]) for u in seen) and len(seen) == 4
+    cached = sorted(p.name for p in (sources.cache_root() / "fmnist").iterdir())
+    assert cached == sorted(files)
+    seen.clear()
+    load_dataset(spec, "test")  # served from the cache now
+    assert seen == []
+
+
+def test_bad_checksum_leaves_nothing_in_cache(tmp_path, monkeypatch):
+    spec, files = _official_like(tmp_path)
+    files["t10k-images-idx3-ubyte.gz"] = b"garbage"
+    _serve(monkeypatch, files, [])
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_dataset(spec, "train")
+    left = [p.name for p in (sources.cache_root() / "fmnist").iterdir()]
+    assert "t10k-images-idx3-ubyte.gz" not in left and not any(n.endswith(".part") for n in left)
+
+
+def test_offline_without_files_says_what_is_missing_and_how(tmp_path, monkeypatch):
+    from dataclasses import replace
+    spec = replace(tiny_spec(), system_dirs=())
+    monkeypatch.setenv("ADVTROJAN_OFFLINE", "1")
+    with pytest.raises(DataError) as err:
+        load_dataset(spec, "train", data_dir=tmp_path / "empty")
+    text = str(err.value)
+    for needle in ("train-images-idx3-ubyte.gz", "--data-dir", "apt-get install dataset-fashion-mnist",
+                   "ADVTROJAN_CACHE", str(tmp_path / "empty")):
+        assert needle in text

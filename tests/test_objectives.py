@@ -1,0 +1,60 @@
+"""Eq. 4, 5 and 9 on hand-built inputs: the terms are what the paper says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advtrojan.attacks import Threat
+from advtrojan.training.objectives import advtrojan, badnets, madry_adv, reversed_cross_entropy, vanilla
+
+
+def test_rce_is_minus_log_one_minus_p_true():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    y = torch.tensor([0, 2])
+    p = logits.softmax(1)
+    expected = (-torch.log(1 - p[0, 0]) - torch.log(1 - p[1, 2])) / 2
+    assert torch.allclose(reversed_cross_entropy(logits, y), expected)
+    # RCE(p, q) = sum_i -q_i log(1 - p_i) with q one-hot
+    q = F.one_hot(y, 3).float()
+    assert torch.allclose((-(q * torch.log(1 - p))).sum(1).mean(), expected)
+
+
+def test_rce_penalises_correct_and_rewards_wrong_predictions():
+    y = torch.tensor([0])
+    confident_right = torch.tensor([[10.0, 0.0, 0.0]])
+    confident_wrong = torch.tensor([[-10.0, 10.0, 0.0]])
+    assert reversed_cross_entropy(confident_right, y) > 9
+    assert reversed_cross_entropy(confident_wrong, y) < 1e-4
+    huge = torch.tensor([[200.0, 0.0, 0.0]])  # stable where log(1 - softmax) would be log(0)
+    assert math.isfinite(reversed_cross_entropy(huge, y).item())
+
+
+def test_eq9_sums_four_terms_over_the_kinds():
+    obj = advtrojan()
+    assert obj.kinds == [Threat.BENIGN, Threat.ADVERSARIAL, Threat.TRIGGERED, Threat.ADVTROJAN]
+    y = torch.tensor([1, 2])
+    parts = [torch.randn(2, 10) for _ in range(4)]
+    total, named = obj.loss(torch.cat(parts), y)
+    expected = (F.cross_entropy(parts[0], y) + F.cross_entropy(parts[1], y) + F.cross_entropy(parts[2], y)
+                + reversed_cross_entropy(parts[3], y))
+    assert torch.allclose(total, expected)
+    assert set(named) == {"benign_cross_entropy", "adversarial_cross_entropy", "triggered_cross_entropy",
+                          "advtrojan_reversed_cross_entropy"}
+
+
+def test_eq4_and_eq5():
+    y = torch.tensor([3, 4, 5, 6])
+    a, b = torch.randn(4, 10), torch.randn(4, 10)
+    total, _ = madry_adv(mu=0.5).loss(torch.cat([a, b]), y)
+    assert torch.allclose(total, F.cross_entropy(a, y) + 0.5 * F.cross_entropy(b, y))
+    obj = badnets(target=7, poison_rate=0.5)
+    assert obj.rows(4) == [4, 2]
+    total, _ = obj.loss(torch.cat([a, b[:2]]), y)
+    assert torch.allclose(total, F.cross_entropy(a, y) + F.cross_entropy(b[:2], torch.tensor([7, 7])))
+    assert vanilla().kinds == [Threat.BENIGN]
+    with pytest.raises(Exception, match="poison rate"):
+        badnets(0, 0.0)
