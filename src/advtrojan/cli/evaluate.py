@@ -20,6 +20,8 @@ numbers for the ATIM:
   fgsm, bim                   FGSM and BIM examples
   advtrojan_fgsm/_bim         the trigger, then FGSM / BIM
   transferred_advtrojan       (--transfer-from) PGD crafted on a separate Vanilla model (App. G.1)
+  advtrojan_certified         Eq. 10 on the AdvTrojan examples: Gaussian noise (100 samples), Li et
+                              al.'s Renyi bound, accuracy over inputs certified at L2 radius B = 0.4
   attack_success_rate         (BadNets runs) triggered non-target inputs sent to the target
 
 Attacks run in fp32 by default so the final numbers do not depend on low precision.
@@ -41,6 +43,12 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=500, help="evaluation batch size (default: 500)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="precision of the attacks (default: fp32)")
+    g = p.add_argument_group("certification (Eq. 10)")
+    g.add_argument("--no-certified", action="store_true", help="skip advtrojan_certified")
+    g.add_argument("--radius", type=float, default=0.4, help="L2 radius B (default: 0.4)")
+    g.add_argument("--sigma", type=float, default=0.5, help="Gaussian noise std (default: 0.5)")
+    g.add_argument("--noise-samples", type=positive_int, default=100, help="noisy copies per input (default: 100)")
+    g.add_argument("--cert-method", choices=["li", "cohen"], default="li", help="bound (default: li)")
     add_budget(p)
     add_runtime(p)
     p.set_defaults(func=run)
@@ -50,7 +58,9 @@ def run(args) -> int:
     result = evaluate_run(args.run, transfer_from=args.transfer_from, eps=args.eps, step_size=args.step_size,
                           steps=args.steps, intensity=args.intensity, limit=args.limit, data_dir=args.data_dir,
                           device=args.device, precision=args.precision, batch_size=args.batch_size,
-                          seed=args.seed, progress=not args.no_progress)
+                          seed=args.seed, progress=not args.no_progress, certify=not args.no_certified,
+                          radius=args.radius, sigma=args.sigma, noise_samples=args.noise_samples,
+                          cert_method=args.cert_method)
     d = result["details"]
     title = (f"{d['run']}: {d['objective']} {d['model']} on {d['dataset']}, {d['test_examples']} test images, "
              f"{d['norm']} eps={d['eps']:.4g} step={d['step_size']:.4g} steps={d['steps']}, "

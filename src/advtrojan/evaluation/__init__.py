@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data import load_dataset
+from ..errors import ConfigError
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
 from .table5 import PAPER_TABLE5, EvalSettings, evaluate_model, format_table
@@ -13,7 +14,8 @@ from .table5 import PAPER_TABLE5, EvalSettings, evaluate_model, format_table
 def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, eps: float | None = None,
                  step_size: float | None = None, steps: int | None = None, intensity: float | None = None,
                  limit: int | None = None, data_dir=None, device: str = "auto", precision: str = "fp32",
-                 batch_size: int = 500, seed: int = 0, progress: bool = True) -> dict:
+                 batch_size: int = 500, seed: int = 0, progress: bool = True, certify: bool = True,
+                 radius: float = 0.4, sigma: float = 0.5, noise_samples: int = 100, cert_method: str = "li") -> dict:
     """Evaluate a finished run folder; returns the Table 5 accuracies plus ``details``.
 
     Budget defaults are the run's (Table 1); ``limit`` evaluates on a class-balanced test subset.
@@ -31,8 +33,11 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                             step_size=config.step_size if step_size is None else step_size,
                             steps=config.steps if steps is None else steps,
                             intensity=config.test_intensity if intensity is None else intensity,
-                            norm=config.norm, precision=precision, batch_size=batch_size)
+                            norm=config.norm, precision=precision, batch_size=batch_size, certify=certify,
+                            radius=radius, sigma=sigma, noise_samples=noise_samples, cert_method=cert_method)
     settings.attacks()  # validates the budget before any work
+    if certify and (radius <= 0 or sigma <= 0):
+        raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
     data = load_dataset(config.dataset, "test", data_dir=data_dir, limit=limit, seed=seed)
     result = evaluate_model(model, data, config.trigger(), settings, transfer_model=transfer,
                             badnets_target=config.target if config.objective == "badnets" else None,
@@ -41,7 +46,9 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                          "model": config.model, "test_examples": len(data), "eps": settings.eps,
                          "step_size": settings.step_size, "steps": settings.steps, "norm": settings.norm,
                          "intensity": settings.intensity, "precision": precision, "seed": seed,
-                         "transfer_from": None if transfer_from is None else str(transfer_from)}
+                         "transfer_from": None if transfer_from is None else str(transfer_from),
+                         "certified": {"method": cert_method, "radius_B": radius, "sigma": sigma,
+                                       "noise_samples": noise_samples} if certify else None}
     return result
 
 

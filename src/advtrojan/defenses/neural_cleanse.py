@@ -1,0 +1,177 @@
+"""Neural Cleanse (Wang et al. 2019) as the AdvTrojan paper runs it (Table 2, Appendix F).
+
+For every class k, reverse-engineer a trigger (mask m_k, pattern p_k), with
+``m = tanh(a)/2 + 1/2`` (one mask shared by all channels) and ``p = tanh(b)/2 + 1/2``:
+
+    minimise  CE(f((1 − m_k)·x + m_k·p_k), k) + cost_k · ‖m_k‖₁
+
+with the original method's adaptive cost: it starts at 1e-3; once the attack success rate (ASR)
+of the trigger reaches 0.99 for ``patience`` epochs the cost goes up ×1.5, once it stays below
+for ``patience`` epochs it goes down ÷1.5^1.5; early stopping when the best norm stops
+improving for 5·patience epochs after the cost went both up and down. The **best mask that
+still reaches the threshold** is kept, not the last one.
+
+All classes are optimised **at once as one batched problem**: the K triggers form one tensor,
+each batch of images is stamped with all K triggers and goes through the frozen model in one
+pass; costs, counters and early stopping are per-class tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..attacks.pgd import frozen
+from ..attacks.trigger import Trigger
+from ..data import ImageData
+from ..utils.device import autocast
+from .anomaly import THRESHOLD, anomaly_index, flagged
+
+
+@dataclass
+class NCSettings:
+    epochs: int = 20          # the paper runs 100 (Appendix F); early stopping usually ends sooner
+    batch_size: int = 64      # images per step (each stamped with every class's trigger)
+    lr: float = 0.1
+    init_cost: float = 1e-3
+    asr_threshold: float = 0.99
+    patience: int = 5
+    cost_up: float = 1.5
+    cost_down: float = 1.5 ** 1.5
+    early_stop_patience: int = 25  # 5 x patience, as in the original
+    early_stop_ratio: float = 0.99
+    precision: str = "bf16"
+
+
+@dataclass
+class NCResult:
+    """Per-class recovered triggers and the Table 2 verdict."""
+
+    masks: torch.Tensor     # (K, 1, H, W), the best successful masks
+    patterns: torch.Tensor  # (K, C, H, W)
+    l1: torch.Tensor        # (K,) L1 norm of each mask (inf where the threshold was never reached)
+    asr: torch.Tensor       # (K,) attack success of each kept trigger
+    index: torch.Tensor     # (K,) anomaly index
+    flagged: torch.Tensor   # (K,) bool
+    epochs_run: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def trigger(self, k: int) -> Trigger:
+        return Trigger(self.masks[k].cpu(), self.patterns[k].cpu())
+
+    def to_dict(self) -> dict:
+        return {"mask_l1": self.l1.tolist(), "attack_success": self.asr.tolist(),
+                "anomaly_index": self.index.tolist(), "flagged": self.flagged.tolist(),
+                "flagged_classes": [k for k, f in enumerate(self.flagged.tolist()) if f],
+                "threshold": THRESHOLD, "epochs_run": self.epochs_run, **self.extra}
+
+
+def _stamp_all(x: torch.Tensor, masks: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
+    """Every image of x (B, C, H, W) stamped with every trigger: (K·B, C, H, W), class-major."""
+    out = (1 - masks[:, None]) * x[None] + masks[:, None] * patterns[:, None]
+    return out.flatten(0, 1)
+
+
+def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCSettings(), *,
+                   classes: list[int] | None = None, device="cpu", progress: bool = True, seed: int = 0) -> NCResult:
+    """Reverse-engineer a trigger for each class of ``classes`` (default: all), all at once."""
+    spec = data.spec
+    ks = list(range(spec.num_classes)) if classes is None else list(classes)
+    k, (c, h, w) = len(ks), spec.shape
+    gen = torch.Generator().manual_seed(seed)
+    mask_p = (torch.rand(k, 1, h, w, generator=gen) * 4 - 2).to(device).requires_grad_(True)
+    pat_p = (torch.rand(k, c, h, w, generator=gen) * 4 - 2).to(device).requires_grad_(True)
+    opt = torch.optim.Adam([mask_p, pat_p], lr=settings.lr, betas=(0.5, 0.9))
+    targets = torch.tensor(ks, device=device)
+    cost = torch.full((k,), settings.init_cost, device=device)
+    best_l1 = torch.full((k,), float("inf"), device=device)
+    best_asr = torch.zeros(k, device=device)
+    best_mask = torch.zeros(k, 1, h, w, device=device)
+    best_pat = torch.zeros(k, c, h, w, device=device)
+    up_n, down_n = torch.zeros(k, device=device), torch.zeros(k, device=device)
+    went_up, went_down = torch.zeros(k, dtype=torch.bool, device=device), torch.zeros(k, dtype=torch.bool, device=device)
+    stop_n = torch.zeros(k, device=device)
+    stop_ref = torch.full((k,), float("inf"), device=device)
+    active = torch.ones(k, dtype=torch.bool, device=device)
+    epochs_run = 0
+    with frozen(model):
+        bar = tqdm(range(settings.epochs), desc="neural cleanse", disable=not progress, unit="epoch")
+        for epoch in bar:
+            hits = torch.zeros(k, device=device)
+            l1_sum = torch.zeros(k, device=device)
+            seen = 0
+            for x, _ in data.batches(settings.batch_size, shuffle=True, generator=gen, device=device):
+                mask = torch.tanh(mask_p) / 2 + 0.5
+                pattern = torch.tanh(pat_p) / 2 + 0.5
+                with autocast(x.device, settings.precision):
+                    logits = model(_stamp_all(x, mask, pattern))
+                ce = F.cross_entropy(logits.float(), targets.repeat_interleave(len(x)), reduction="none")
+                l1 = mask.flatten(1).sum(1)
+                loss = (ce.view(k, -1).mean(1) + cost * l1) * active
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()
+                opt.step()
+                with torch.no_grad():
+                    hits += (logits.argmax(1).view(k, -1) == targets[:, None]).float().sum(1)
+                    l1_sum += l1.detach() * len(x)
+                seen += len(x)
+            epochs_run = epoch + 1
+            with torch.no_grad():
+                asr, l1_avg = hits / seen, l1_sum / seen
+                mask, pattern = torch.tanh(mask_p) / 2 + 0.5, torch.tanh(pat_p) / 2 + 0.5
+                better = active & (asr >= settings.asr_threshold) & (l1_avg < best_l1)
+                best_l1 = torch.where(better, l1_avg, best_l1)
+                best_asr = torch.where(better, asr, best_asr)
+                best_mask[better], best_pat[better] = mask[better], pattern[better]
+                # early stopping (original: on the best norm, after the cost went both up and down)
+                stalled = torch.isfinite(best_l1) & (best_l1 >= settings.early_stop_ratio * stop_ref)
+                stop_n = torch.where(stalled, stop_n + 1, torch.zeros_like(stop_n))
+                stop_ref = torch.minimum(stop_ref, best_l1)
+                done = went_up & went_down & (stop_n >= settings.early_stop_patience)
+                active &= ~done
+                # adaptive cost
+                ok = asr >= settings.asr_threshold
+                up_n = torch.where(ok, up_n + 1, torch.zeros_like(up_n))
+                down_n = torch.where(ok, torch.zeros_like(down_n), down_n + 1)
+                raise_ = up_n >= settings.patience
+                lower = down_n >= settings.patience
+                cost = torch.where(raise_, cost * settings.cost_up, cost)
+                cost = torch.where(lower, cost / settings.cost_down, cost)
+                went_up |= raise_
+                went_down |= lower
+                up_n = torch.where(raise_, torch.zeros_like(up_n), up_n)
+                down_n = torch.where(lower, torch.zeros_like(down_n), down_n)
+            bar.set_postfix(active=int(active.sum()), asr=f"{asr.mean():.2f}", l1=f"{l1_avg.mean():.1f}")
+            if not active.any():
+                break
+    l1 = best_l1.cpu()
+    # a class whose trigger never reached the threshold: its last trigger, reported with its norm
+    never = ~torch.isfinite(best_l1)
+    if never.any():
+        best_mask[never], best_pat[never] = mask[never], pattern[never]
+        best_asr[never] = asr[never]
+    norms = torch.where(never.cpu(), l1_avg.cpu(), l1)
+    return NCResult(best_mask.cpu(), best_pat.cpu(), norms, best_asr.cpu(), anomaly_index(norms),
+                    flagged(norms), epochs_run, {"classes": ks, "reached_threshold": (~never).cpu().tolist()})
+
+
+def nc_false_negative_rate(model: nn.Module, adv_inputs: torch.Tensor, labels: torch.Tensor,
+                           flagged_classes: list[int]) -> dict:
+    """Table 2's FNR: the share of AdvTrojan examples the flagged classes fail to catch.
+
+    Decided thus: Neural Cleanse marks a class as infected; an input is *caught* when the model
+    assigns it to a flagged class. Only successful AdvTrojan examples (misclassified ones) are
+    attacks; FNR = 1 − caught / successful. No flagged class means FNR = 100%.
+    """
+    with torch.no_grad():
+        pred = model(adv_inputs).argmax(1)
+    success = pred != labels
+    caught = success & torch.isin(pred, torch.tensor(flagged_classes, dtype=pred.dtype, device=pred.device))
+    n = int(success.sum())
+    return {"fnr": 1.0 - int(caught.sum()) / n if n else 0.0, "successful_advtrojan": n,
+            "caught": int(caught.sum()), "rule": "caught = predicted class is flagged; over misclassified "
+                                                 "AdvTrojan examples"}
