@@ -30,7 +30,7 @@ def _binomial_tail(n: int, k: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """P(Binomial(n, x) >= k), elementwise over k and x (float64)."""
     j = torch.arange(n + 1, dtype=torch.float64)
     xs = x.clamp(1e-300, 1 - 1e-16)[:, None]
-    logpmf = (torch.lgamma(torch.tensor(n + 1.0)) - torch.lgamma(j + 1) - torch.lgamma(n - j + 1)
+    logpmf = (torch.lgamma(torch.tensor(n + 1.0, dtype=torch.float64)) - torch.lgamma(j + 1) - torch.lgamma(n - j + 1)
               + j * torch.log(xs) + (n - j) * torch.log1p(-xs))
     return (logpmf.exp() * (j[None] >= k[:, None])).sum(1)
 

@@ -83,8 +83,9 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
     ks = list(range(spec.num_classes)) if classes is None else list(classes)
     k, (c, h, w) = len(ks), spec.shape
     gen = torch.Generator().manual_seed(seed)
-    mask_p = (torch.rand(k, 1, h, w, generator=gen) * 4 - 2).to(device).requires_grad_(True)
-    pat_p = (torch.rand(k, c, h, w, generator=gen) * 4 - 2).to(device).requires_grad_(True)
+    # as the original: mask and pattern uniform in [0, 1], mapped to tanh space
+    mask_p = torch.atanh((torch.rand(k, 1, h, w, generator=gen) - 0.5) * (2 - 1e-6)).to(device).requires_grad_(True)
+    pat_p = torch.atanh((torch.rand(k, c, h, w, generator=gen) - 0.5) * (2 - 1e-6)).to(device).requires_grad_(True)
     opt = torch.optim.Adam([mask_p, pat_p], lr=settings.lr, betas=(0.5, 0.9))
     targets = torch.tensor(ks, device=device)
     cost = torch.full((k,), settings.init_cost, device=device)

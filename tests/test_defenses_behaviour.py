@@ -1,0 +1,76 @@
+"""Defenses on models where the answer is known, trained for seconds on real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advtrojan.attacks import Threat, craft
+from advtrojan.cli.main import main
+from advtrojan.defenses import NCSettings, neural_cleanse, strip
+from advtrojan.defenses.scan import split_test
+from advtrojan.training import fit, make_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def models(fmnist, tmp_path_factory):
+    train, test = fmnist
+    train, probe = train.balanced_subset(10000, seed=0), test.balanced_subset(500, seed=0)
+    root = tmp_path_factory.mktemp("defense-runs")
+    kw = dict(train_data=train, test_data=probe, progress=False)
+    vanilla = fit(make_config("fmnist", "vanilla", epochs=3, limit=10000), root / "vanilla", **kw)
+    badnets = fit(make_config("fmnist", "badnets", epochs=3, limit=10000, target=3), root / "badnets", **kw)
+    return vanilla, badnets, test
+
+
+def test_neural_cleanse_flags_the_badnets_target_and_nothing_on_vanilla(models):
+    vanilla, badnets, test = models
+    data = test.balanced_subset(1000, seed=2)
+    bad = neural_cleanse(badnets.load_model(), data, NCSettings(epochs=10), progress=False)
+    assert bad.to_dict()["flagged_classes"] == [3]
+    assert bad.l1[3] < 40  # the 4x4 trigger has L1 16
+    clean = neural_cleanse(vanilla.load_model(), data, NCSettings(epochs=10), progress=False)
+    assert clean.to_dict()["flagged_classes"] == [], clean.to_dict()
+
+
+def test_strip_separates_badnets_triggered_inputs(models):
+    _, badnets, test = models
+    model, cfg = badnets.load_model(), badnets.config
+    reserved, pool, _ = split_test(test, 100, 600, 0)
+    x, y = pool.tensors()
+    triggered = craft([Threat.TRIGGERED], x, y, trigger=cfg.trigger(), intensity=1.0)[Threat.TRIGGERED]
+    keep = y != 3  # target-class inputs are no attack
+    report = strip(model, reserved.tensors()[0], x, triggered[keep])
+    assert report["roc_auc"] > 0.9, report["roc_auc"]
+    assert report["fnr"]["10%"] < 0.2
+
+
+def test_scan_cli_writes_every_defense(models, tmp_path):
+    _, badnets, _ = models
+    out = tmp_path / "scan.json"
+    code = main(["scan", str(badnets.path), "--pool", "200", "--nc-images", "300", "--nc-epochs", "2",
+                 "--anc-images", "40", "--anc-epochs", "1", "--certify-images", "50", "--steps", "3",
+                 "--figures-dir", str(tmp_path / "figs"), "--json", str(out), "--no-progress"])
+    assert code == 0
+    res = json.loads(out.read_text())
+    assert set(res) == {"neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified", "figures"}
+    assert res["strip"]["attacked_inputs"] == "triggered inputs"  # BadNets: the trigger alone
+    for paths in res["figures"].values():
+        for p in paths:
+            assert (tmp_path / "figs").exists() and p.endswith((".png", ".svg"))
+
+
+def test_scan_bad_input(models, tmp_path, capsys):
+    _, badnets, _ = models
+    assert main(["scan", str(badnets.path), "--defenses", "strip,bogus"]) == 2
+    assert main(["scan", str(badnets.path), "--radius", "0"]) == 2
+    weights = str(badnets.path / "model.safetensors")
+    assert main(["scan", weights, "--model", "resnet", "--dataset", "fmnist"]) == 2
+    assert main(["scan", weights]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and all(line.startswith("advtrojan: error:") for line in err)
+    assert "unknown defense 'bogus'" in err[0] and "radius" in err[1]
+    assert "do not fit model 'resnet'" in err[2] and "--model and --dataset" in err[3]
