@@ -79,7 +79,7 @@ def cohen_radius(p_a: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def noise_counts(model: nn.Module, x: torch.Tensor, sigma: float, n: int = 100, batch: int = 10000,
+def noise_counts(model: nn.Module, x: torch.Tensor, sigma: float, n: int = 100, batch: int = 1000,
                  num_classes: int = 10, precision: str = "fp32", generator: torch.Generator | None = None) -> torch.Tensor:
     """Class counts (B, K) over ``n`` Gaussian-noise copies of each input, in big batches."""
     model.eval()

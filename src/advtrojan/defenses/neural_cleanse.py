@@ -82,10 +82,13 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
     spec = data.spec
     ks = list(range(spec.num_classes)) if classes is None else list(classes)
     k, (c, h, w) = len(ks), spec.shape
-    gen = torch.Generator().manual_seed(seed)
-    # as the original: mask and pattern uniform in [0, 1], mapped to tanh space
-    mask_p = torch.atanh((torch.rand(k, 1, h, w, generator=gen) - 0.5) * (2 - 1e-6)).to(device).requires_grad_(True)
-    pat_p = torch.atanh((torch.rand(k, c, h, w, generator=gen) - 0.5) * (2 - 1e-6)).to(device).requires_grad_(True)
+    gen = torch.Generator().manual_seed(seed)  # data order
+    # as the original: mask and pattern uniform in [0, 1], mapped to tanh space; drawn per class,
+    # so that the batched problem and a class-by-class run start from the same point
+    inits = [torch.rand(1 + c, h, w, generator=torch.Generator().manual_seed(seed * 1000 + cls)) for cls in ks]
+    init = torch.atanh((torch.stack(inits) - 0.5) * (2 - 1e-6))
+    mask_p = init[:, :1].clone().to(device).requires_grad_(True)
+    pat_p = init[:, 1:].clone().to(device).requires_grad_(True)
     opt = torch.optim.Adam([mask_p, pat_p], lr=settings.lr, betas=(0.5, 0.9))
     targets = torch.tensor(ks, device=device)
     cost = torch.full((k,), settings.init_cost, device=device)
@@ -105,20 +108,21 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
             hits = torch.zeros(k, device=device)
             l1_sum = torch.zeros(k, device=device)
             seen = 0
+            live = active.nonzero().flatten()  # early-stopped classes leave the batch
             for x, _ in data.batches(settings.batch_size, shuffle=True, generator=gen, device=device):
-                mask = torch.tanh(mask_p) / 2 + 0.5
-                pattern = torch.tanh(pat_p) / 2 + 0.5
+                mask = torch.tanh(mask_p[live]) / 2 + 0.5
+                pattern = torch.tanh(pat_p[live]) / 2 + 0.5
                 with autocast(x.device, settings.precision):
                     logits = model(_stamp_all(x, mask, pattern))
-                ce = F.cross_entropy(logits.float(), targets.repeat_interleave(len(x)), reduction="none")
+                ce = F.cross_entropy(logits.float(), targets[live].repeat_interleave(len(x)), reduction="none")
                 l1 = mask.flatten(1).sum(1)
-                loss = (ce.view(k, -1).mean(1) + cost * l1) * active
+                loss = ce.view(len(live), -1).mean(1) + cost[live] * l1
                 opt.zero_grad(set_to_none=True)
                 loss.sum().backward()
                 opt.step()
                 with torch.no_grad():
-                    hits += (logits.argmax(1).view(k, -1) == targets[:, None]).float().sum(1)
-                    l1_sum += l1.detach() * len(x)
+                    hits[live] += (logits.argmax(1).view(len(live), -1) == targets[live, None]).float().sum(1)
+                    l1_sum[live] += l1.detach() * len(x)
                 seen += len(x)
             epochs_run = epoch + 1
             with torch.no_grad():

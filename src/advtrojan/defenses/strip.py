@@ -29,7 +29,7 @@ FPRS = (0.10, 0.05, 0.02)
 class StripSettings:
     n_reserved: int = 100
     alpha: float = 0.5        # blend weight of the input: alpha·x + (1 − alpha)·reserved
-    batch_size: int = 50      # inputs per forward pass (each makes n_reserved blends)
+    batch_size: int = 10      # inputs per forward pass (x n_reserved blends: ~1000 images, cache-sized)
     precision: str = "fp32"
 
 
