@@ -100,3 +100,31 @@ def override(preset, **values):
     if unknown:
         raise ConfigError(f"unknown preset field(s): {', '.join(sorted(unknown))}")
     return replace(preset, **{k: v for k, v in values.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class ReproducePreset:
+    """Sizes of each stage of ``advtrojan reproduce`` (None: the whole test set)."""
+
+    train: str               # training preset of the three models
+    eval_limit: int | None   # test images for Figure 4 and Table 5
+    pool: int                # clean inputs (and their AdvTrojan versions) for STRIP and Table 2's FNR
+    nc_images: int | None    # Neural Cleanse inputs (the paper: all benign test examples)
+    nc_epochs: int           # the paper: 100
+    anc_images: int
+    anc_epochs: int
+    certify_images: int
+    sweep_images: int
+    feature_images: int      # Appendix D: 128
+
+
+REPRODUCE = {
+    # minutes on a laptop CPU: the qualitative story on a 10k training subset
+    "quick": ReproducePreset(train="quick", eval_limit=2000, pool=500, nc_images=1000, nc_epochs=10,
+                             anc_images=200, anc_epochs=2, certify_images=300, sweep_images=100,
+                             feature_images=128),
+    # the paper's protocol: full data, Neural Cleanse for 100 epochs on the whole test set
+    "paper": ReproducePreset(train="default", eval_limit=None, pool=1000, nc_images=None, nc_epochs=100,
+                             anc_images=1000, anc_epochs=10, certify_images=1000, sweep_images=1000,
+                             feature_images=128),
+}

@@ -7,7 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import AdvTrojanError
-from . import data, evaluate, scan, train
+from . import data, evaluate, reproduce, scan, train
 
 DESCRIPTION = """\
 advtrojan: combined Trojan + adversarial threats to image classifiers.
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"advtrojan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (train, evaluate, scan, data):
+    for module in (train, evaluate, scan, reproduce, data):
         module.add_parser(sub)
     return parser
 

@@ -86,6 +86,7 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
         nc = neural_cleanse(model, nc_data, settings.nc, device=device, progress=progress, seed=seed)
     if "neural_cleanse" in settings.defenses:
         res["neural_cleanse"] = {**nc.to_dict(), "images": len(nc_data),
+                                 "masks": nc.masks[:, 0].mul(1000).round().div(1000).tolist(),
                                  "table2": nc_false_negative_rate(model, attacked, y, nc.to_dict()["flagged_classes"]),
                                  "attacked_inputs": label}
         if out_dir:

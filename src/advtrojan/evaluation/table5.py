@@ -62,11 +62,13 @@ class EvalSettings:
     radius: float = 0.4        # B of Eq. 10, L2
     noise_samples: int = 100
     cert_method: str = "li"
+    methods: tuple[str, ...] = ("madry", "fgsm", "bim")  # Madry is always run: it gives benign/trigger too
 
     def attacks(self) -> dict[str, Attack]:
-        return {"madry": madry(self.eps, self.step_size, self.steps, self.norm),
-                "fgsm": fgsm(self.eps, self.norm),
-                "bim": bim(self.eps, self.step_size, self.steps, self.norm)}
+        every = {"madry": madry(self.eps, self.step_size, self.steps, self.norm),
+                 "fgsm": fgsm(self.eps, self.norm),
+                 "bim": bim(self.eps, self.step_size, self.steps, self.norm)}
+        return {k: v for k, v in every.items() if k == "madry" or k in self.methods}
 
 
 def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings: EvalSettings, *,

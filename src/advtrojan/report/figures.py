@@ -74,3 +74,77 @@ def entropy_histogram(clean, attacked, path: Path, title: str, attacked_label: s
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     return save(fig, path)
+
+
+MODEL_LABELS = {"vanilla": "Vanilla", "madry": "Madry-Adv", "atim": "ATIM"}
+
+
+def figure4(fig4: dict, path: Path, title: str) -> list[str]:
+    """Figure 4: benign and Madry accuracy of the three models, as grouped bars."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    names = list(fig4)
+    xs = range(len(names))
+    b = [fig4[n]["benign"] * 100 for n in names]
+    m = [fig4[n]["madry"] * 100 for n in names]
+    ax.bar([i - 0.2 for i in xs], b, 0.4, label="Benign examples", color="0.75", edgecolor="black")
+    ax.bar([i + 0.2 for i in xs], m, 0.4, label="Madry examples", color="tab:red", edgecolor="black", hatch="//")
+    for i, (vb, vm) in enumerate(zip(b, m)):
+        ax.text(i - 0.2, vb + 1, f"{vb:.1f}", ha="center", fontsize=8)
+        ax.text(i + 0.2, vm + 1, f"{vm:.1f}", ha="center", fontsize=8)
+    ax.set_xticks(list(xs), [MODEL_LABELS.get(n, n) for n in names])
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    return save(fig, path)
+
+
+def madry_vs_advtrojan(x, madry_acc, advtrojan_acc, path: Path, title: str, xlabel: str, log: bool = False,
+                       xticklabels=None) -> list[str]:
+    """Figures 7-9: accuracy on Madry vs AdvTrojan examples (solid circles vs dashed squares)."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(x, [v * 100 for v in madry_acc], "o-", color="tab:blue", label="Madry examples")
+    ax.plot(x, [v * 100 for v in advtrojan_acc], "s--", color="tab:red", label="AdvTrojan examples")
+    if log:
+        ax.set_xscale("log")
+    if xticklabels:
+        ax.set_xticks(x, xticklabels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("ATIM test accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def figure6(fig6: dict, path: Path, title: str) -> list[str]:
+    """Figure 6: difference maps per model and intensity (top) and cosine distance (bottom)."""
+    models = list(fig6)
+    levels = fig6[models[0]]["intensities"][1:]
+    fig = plt.figure(figsize=(1.6 * len(levels) + 1, 1.6 * len(models) + 3.2))
+    grid = fig.add_gridspec(len(models) + 1, len(levels), height_ratios=[1] * len(models) + [1.8])
+    lim = max(abs(v) for n in models for m in fig6[n]["difference_maps"][1:] for row in m for v in row) or 1.0
+    for r, name in enumerate(models):
+        for c, level in enumerate(levels):
+            ax = fig.add_subplot(grid[r, c])
+            ax.imshow(torch.tensor(fig6[name]["difference_maps"][c + 1]).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"intensity {level:g}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(MODEL_LABELS.get(name, name), fontsize=8)
+    ax = fig.add_subplot(grid[len(models), :])
+    styles = {"vanilla": ("o-", "tab:green"), "madry": ("s--", "tab:blue"), "atim": ("^-.", "tab:red")}
+    for name in models:
+        d = fig6[name]
+        marker, color = styles.get(name, ("o-", None))
+        ax.errorbar(d["intensities"], d["cosine_mean"], yerr=d["cosine_std"], fmt=marker, color=color,
+                    capsize=3, label=MODEL_LABELS.get(name, name))
+    ax.set_xlabel("trigger intensity")
+    ax.set_ylabel("normalised cosine\ndistance to intensity 0")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return save(fig, path)

@@ -1,0 +1,1 @@
+"""Experiments: the Appendix G sweeps, the Appendix D feature analysis, and `reproduce`."""

@@ -1,0 +1,227 @@
+"""``advtrojan reproduce``: every table and figure of the paper for one dataset, resumable.
+
+Stages (each writes ``RESULTS/stages/<name>.json`` atomically and is skipped when that file
+exists, unless ``force``; training stages reuse or resume their run folders):
+
+  train_vanilla, train_madry, train_atim      the three models (ATIM fine-tuned from Madry-Adv)
+  eval_vanilla, eval_madry, eval_atim         Figure 4, Table 5 (with certified and transferred)
+  defenses                                    Tables 2-4, Figure 5 (``advtrojan scan`` on the ATIM)
+  sweep_iterations, sweep_budget              Figures 7-8 (Figure 9 comes from eval_atim)
+  features                                    Figure 6 (Appendix D)
+
+Then ``results.json`` is assembled from the stage files and the report is built from it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .. import __version__, presets
+from ..attacks.threats import Threat
+from ..data import load_dataset
+from ..defenses.adaptive import AdaptiveNCSettings
+from ..defenses.neural_cleanse import NCSettings
+from ..defenses.scan import ScanSettings, scan_model
+from ..evaluation.table5 import EvalSettings, evaluate_model
+from ..training import fit, make_config
+from ..training.runs import Run
+from ..utils.device import configure_threads, resolve_device
+from ..utils.io import write_json
+from .features import feature_shift
+from .sweeps import budget_sweep, iteration_sweep
+
+SCHEMA = "advtrojan.results/1"
+MODELS = ("vanilla", "madry", "atim")
+# rough relative cost of each stage, for the time-left estimate
+WEIGHTS = {"train_vanilla": 1, "train_madry": 12, "train_atim": 12, "eval_vanilla": 1, "eval_madry": 1,
+           "eval_atim": 5, "defenses": 6, "sweep_iterations": 5, "sweep_budget": 2, "features": 0.2}
+
+
+class Stages:
+    """Runs named stages once, records wall time, prints progress with an estimate of time left."""
+
+    def __init__(self, root: Path, force: bool, names: list[str], progress: bool = True):
+        self.dir = root / "stages"
+        self.force, self.names, self.progress = force, names, progress
+        self.done_weight, self.spent, self.t0 = 0.0, 0.0, time.perf_counter()
+
+    def path(self, name: str) -> Path:
+        return self.dir / f"{name}.json"
+
+    def run(self, name: str, fn) -> dict:
+        i = self.names.index(name) + 1
+        if self.path(name).is_file() and not self.force:
+            self._say(f"[{i}/{len(self.names)}] {name}: done earlier, reused")
+            self.done_weight += WEIGHTS.get(name, 1)
+            return json.loads(self.path(name).read_text())
+        left = sum(WEIGHTS.get(n, 1) for n in self.names[i - 1:])
+        eta = f", about {self._fmt(self.spent / self.done_weight * left)} left" if self.done_weight and self.spent else ""
+        self._say(f"[{i}/{len(self.names)}] {name}{eta}")
+        t = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - t
+        result["seconds"] = seconds
+        write_json(self.path(name), result)
+        self.spent += seconds
+        self.done_weight += WEIGHTS.get(name, 1)
+        self._say(f"[{i}/{len(self.names)}] {name}: {self._fmt(seconds)}")
+        return result
+
+    def _say(self, text: str) -> None:
+        if self.progress:
+            print(text, flush=True)
+
+    @staticmethod
+    def _fmt(s: float) -> str:
+        return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | None = None,
+              runs_dir: str | Path | None = None, *, force: bool = False, device: str = "auto",
+              data_dir=None, seed: int = 0, progress: bool = True, sizes: "presets.ReproducePreset | None" = None,
+              train_overrides: dict | None = None) -> Path:
+    """Run every stage for ``dataset`` at ``preset``; returns the results folder (with report.html).
+
+    ``sizes`` replaces the preset's stage sizes and ``train_overrides`` the training options
+    (``make_config`` keywords), e.g. for a tiny smoke run.
+    """
+    from ..data import get_spec
+    from ..errors import ConfigError
+    from ..report.build import build_report
+
+    spec = get_spec(dataset)
+    if preset not in presets.REPRODUCE:
+        raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(presets.REPRODUCE)}")
+    rp = sizes or presets.REPRODUCE[preset]
+    root = Path(out or f"results/{spec.name}-{preset}")
+    runs = Path(runs_dir) if runs_dir else root / "runs"
+    configure_threads()
+    dev = resolve_device(device)
+    names = ["train_vanilla", "train_madry", "train_atim", "eval_vanilla", "eval_madry", "eval_atim", "defenses",
+             "sweep_iterations", "sweep_budget", "features"]
+    st = Stages(root, force, names, progress)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+
+    def train(name: str, objective: str, init: str | None = None):
+        def go():
+            cfg = make_config(spec.name, objective, preset=rp.train, init=init, seed=seed, **(train_overrides or {}))
+            path = runs / name
+            reused = Run(path).exists() and Run(path).finished and not force
+            r = fit(cfg, path, device=device, data_dir=data_dir, resume=not force, force=force, progress=progress)
+            return {"run": str(r.path), "reused": reused, "config": asdict(r.config), "metrics": r.metrics()}
+        return go
+
+    st.run("train_vanilla", train("vanilla", "vanilla"))
+    st.run("train_madry", train("madry", "madry"))
+    st.run("train_atim", train("atim", "advtrojan", init=str(runs / "madry")))
+    models = {n: Run(runs / n).load_model(dev) for n in MODELS}
+    cfg = Run(runs / "atim").config
+    test = load_dataset(spec.name, "test", data_dir=data_dir)
+    eval_data = test.balanced_subset(rp.eval_limit, seed=seed)
+    base = dict(eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, intensity=cfg.test_intensity)
+
+    def evaluate(name: str):
+        def go():
+            torch.manual_seed(seed)
+            full = name == "atim"
+            settings = EvalSettings(**base, certify=full, methods=("madry", "fgsm", "bim") if full else ("madry",))
+            res = evaluate_model(models[name], eval_data, cfg.trigger(), settings,
+                                 transfer_model=models["vanilla"] if full else None, device=dev, progress=progress)
+            return {"result": res, "examples": len(eval_data)}
+        return go
+
+    for n in MODELS:
+        st.run(f"eval_{n}", evaluate(n))
+
+    def defenses():
+        settings = ScanSettings(pool=rp.pool, nc_images=rp.nc_images or len(test), anc_images=rp.anc_images,
+                                certify_images=rp.certify_images, nc=NCSettings(epochs=rp.nc_epochs),
+                                anc=AdaptiveNCSettings(epochs=rp.anc_epochs))
+        torch.manual_seed(seed)
+        res = scan_model(models["atim"], test, cfg.trigger(), cfg.attack(), cfg.test_intensity, settings=settings,
+                         attacked_kind=Threat.ADVTROJAN, out_dir=None, device=dev, progress=progress, seed=seed)
+        res.pop("figures", None)
+        return {"result": res, "settings": {"pool": rp.pool, "nc_images": settings.nc_images,
+                                            "nc_epochs": rp.nc_epochs, "anc_images": rp.anc_images,
+                                            "anc_epochs": rp.anc_epochs, "certify_images": rp.certify_images}}
+
+    st.run("defenses", defenses)
+    sx, sy = test.balanced_subset(rp.sweep_images, seed=seed + 1).tensors(dev)
+    trig = cfg.trigger().to(dev)
+
+    def sweep_iter():
+        torch.manual_seed(seed)
+        return {"result": iteration_sweep(models["atim"], sx, sy, trig, cfg.test_intensity, cfg.eps, cfg.step_size,
+                                          progress=progress)}
+
+    def sweep_budget():
+        torch.manual_seed(seed)
+        return {"result": budget_sweep(models["atim"], sx, sy, trig, cfg.test_intensity, cfg.eps, cfg.steps,
+                                       progress=progress)}
+
+    st.run("sweep_iterations", sweep_iter)
+    st.run("sweep_budget", sweep_budget)
+
+    def features():
+        fx, _ = test.balanced_subset(rp.feature_images, seed=seed + 2).tensors(dev)
+        return {"result": {n: feature_shift(models[n], fx, trig) for n in MODELS}}
+
+    st.run("features", features)
+    results = assemble(root, spec.name, preset, rp, seed, dev, started, names)
+    write_json(root / "results.json", results)
+    build_report(root)
+    st._say(f"results: {root / 'results.json'}\nreport:  {root / 'report.html'}")
+    return root
+
+
+def assemble(root: Path, dataset: str, preset: str, rp, seed: int, dev, started: str, names: list[str]) -> dict:
+    """Build results.json (schema ``advtrojan.results/1``, see docs/results-schema.md) from the stages."""
+    stage = {n: json.loads((root / "stages" / f"{n}.json").read_text()) for n in names}
+    evals = {n: stage[f"eval_{n}"]["result"] for n in MODELS}
+    atim = evals["atim"]
+    defenses = stage["defenses"]["result"]
+    cfg = stage["train_atim"]["config"]
+    from ..data import get_spec
+    from ..report import paper
+    spec = get_spec(dataset)
+    return {
+        "schema": SCHEMA,
+        "meta": {
+            "dataset": dataset, "dataset_title": spec.title, "preset": preset, "reproduce_preset": asdict(rp),
+            "train_images": {n: stage[f"train_{n}"]["config"]["limit"] or spec.train_size for n in MODELS},
+            "test_images": stage["eval_atim"]["examples"], "seed": seed, "device": str(dev),
+            "versions": {"advtrojan": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "started": started, "wall_time_s": {n: stage[n]["seconds"] for n in names},
+            "runs": {n: stage[f"train_{n}"]["run"] for n in MODELS},
+            "reused_runs": [n for n in MODELS if stage[f"train_{n}"].get("reused")],
+            "budget": {"eps": cfg["eps"], "step_size": cfg["step_size"], "steps": cfg["steps"], "norm": cfg["norm"]},
+            "trigger": {"size": cfg["trigger_size"], "margin": cfg["trigger_margin"],
+                        "train_intensity": cfg["train_intensity"], "test_intensity": cfg["test_intensity"]},
+            "classes": list(spec.classes),
+        },
+        "figure4": {n: {"benign": evals[n]["benign"], "madry": evals[n]["madry"]} for n in MODELS},
+        "table5": {k: atim.get(k) for k in ("benign", "madry", "advtrojan", "advtrojan_certified",
+                                            "transferred_advtrojan")},
+        "figure9": {m: {"without_trigger": atim[m], "advtrojan": atim["advtrojan" if m == "madry" else f"advtrojan_{m}"]}
+                    for m in ("fgsm", "bim", "madry")},
+        "evaluations": evals,
+        "table2": {"flagged": len(defenses["neural_cleanse"]["flagged_classes"]),
+                   "flagged_classes": defenses["neural_cleanse"]["flagged_classes"],
+                   "fnr": defenses["neural_cleanse"]["table2"]["fnr"]},
+        "table3": defenses["strip"]["fnr"], "table4": defenses["e_strip"]["fnr"],
+        "figure5": {"anomaly_index": defenses["adaptive_neural_cleanse"]["anomaly_index"],
+                    "flagged_classes": defenses["adaptive_neural_cleanse"]["flagged_classes"]},
+        "defenses": defenses,
+        "figure7": stage["sweep_iterations"]["result"],
+        "figure8": stage["sweep_budget"]["result"],
+        "figure6": stage["features"]["result"],
+        "paper": {"table2": paper.TABLE2.get(dataset), "table3": paper.TABLE3.get(dataset),
+                  "table4": paper.TABLE4.get(dataset), "table5": paper.PAPER_TABLE5.get(dataset),
+                  "claims": paper.CLAIMS, "tolerance": paper.TOLERANCE},
+    }

@@ -1,0 +1,218 @@
+"""Build the report from ``results.json`` alone: figures (PNG + SVG), CSV tables and a
+self-contained ``report.html`` (images embedded, no network needed to view it)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+from ..errors import AdvTrojanError
+from ..utils.io import atomic_path, write_text
+from . import figures as F
+from .checks import claims, numeric_rows
+
+REQUIRED = ("schema", "meta", "figure4", "table5", "table2", "table3", "table4", "figure5", "figure6",
+            "figure7", "figure8", "figure9", "defenses", "paper")
+
+
+def load_results(root: Path) -> dict:
+    path = Path(root) / "results.json"
+    if not path.is_file():
+        raise AdvTrojanError(f"{root}: no results.json (run `advtrojan reproduce` first)")
+    try:
+        res = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise AdvTrojanError(f"{path}: not valid JSON ({exc})") from None
+    missing = [k for k in REQUIRED if k not in res]
+    if missing or res.get("schema") != "advtrojan.results/1":
+        raise AdvTrojanError(f"{path}: not an advtrojan results file (schema advtrojan.results/1); "
+                             f"missing {', '.join(missing) or 'schema'}")
+    return res
+
+
+def make_figures(res: dict, fig_dir: Path) -> dict[str, list[str]]:
+    meta = res["meta"]
+    ds, classes = meta["dataset_title"], meta["classes"]
+    d = res["defenses"]
+    nc, anc = d["neural_cleanse"], d["adaptive_neural_cleanse"]
+    f7, f8, f9 = res["figure7"], res["figure8"], res["figure9"]
+    import torch
+    figs = {
+        "figure4": F.figure4(res["figure4"], fig_dir / "figure4", f"Figure 4 ({ds}): benign vs Madry accuracy"),
+        "figure5": F.anomaly_figure(anc["anomaly_index"], anc["flagged"], classes, fig_dir / "figure5",
+                                    f"Figure 5 ({ds}): adaptive Neural Cleanse anomaly index"),
+        "table2_anomaly": F.anomaly_figure(nc["anomaly_index"], nc["flagged"], classes, fig_dir / "neural_cleanse_anomaly",
+                                           f"Neural Cleanse on the ATIM ({ds}): anomaly index"),
+        "table2_masks": F.masks_figure(torch.tensor(nc["masks"])[:, None], nc["mask_l1"], nc["anomaly_index"],
+                                       nc["flagged"], classes, fig_dir / "neural_cleanse_masks",
+                                       f"Neural Cleanse on the ATIM ({ds}): recovered masks"),
+        "table3_entropy": F.entropy_histogram(d["strip"]["entropy_clean"], d["strip"]["entropy_attacked"],
+                                              fig_dir / "strip_entropy", f"STRIP on the ATIM ({ds})",
+                                              "AdvTrojan examples", d["strip"]["threshold"]),
+        "table4_entropy": F.entropy_histogram(d["e_strip"]["entropy_clean"], d["e_strip"]["entropy_attacked"],
+                                              fig_dir / "e_strip_entropy", f"E-STRIP on the ATIM ({ds})",
+                                              "AdvTrojan examples", d["e_strip"]["threshold"]),
+        "figure7": F.madry_vs_advtrojan(f7["iterations"], f7["madry"], f7["advtrojan"], fig_dir / "figure7",
+                                        f"Figure 7 ({ds}): PGD iterations", "number of PGD iterations", log=True),
+        "figure8": F.madry_vs_advtrojan(f8["eps"], f8["madry"], f8["advtrojan"], fig_dir / "figure8",
+                                        f"Figure 8 ({ds}): perturbation size", "perturbation size ε (L∞)"),
+        "figure9": F.madry_vs_advtrojan([0, 1, 2], [f9[m]["without_trigger"] for m in ("fgsm", "bim", "madry")],
+                                        [f9[m]["advtrojan"] for m in ("fgsm", "bim", "madry")], fig_dir / "figure9",
+                                        f"Figure 9 ({ds}): attack method", "attack",
+                                        xticklabels=["FGSM", "BIM", "Madry"]),
+        "figure6": F.figure6(res["figure6"], fig_dir / "figure6", f"Figure 6 ({ds}): feature shift by trigger intensity"),
+    }
+    return figs
+
+
+def write_csvs(res: dict, table_dir: Path) -> list[str]:
+    rows = {
+        "figure4.csv": [["model", "benign", "madry"]] + [[m, v["benign"], v["madry"]] for m, v in res["figure4"].items()],
+        "paper_comparison.csv": [["table", "row", "ours", "paper", "differs_beyond_tolerance"]]
+        + [[r["table"], r["row"], r["ours"], r["paper"], r["differs"]] for r in numeric_rows(res)],
+        "table5.csv": [["examples", "ours", "paper"]]
+        + [[k, v, (res["paper"]["table5"] or {}).get(k)] for k, v in res["table5"].items()],
+        "figure7.csv": [["iterations", "madry", "advtrojan"]]
+        + [list(t) for t in zip(res["figure7"]["iterations"], res["figure7"]["madry"], res["figure7"]["advtrojan"])],
+        "figure8.csv": [["eps", "madry", "advtrojan"]]
+        + [list(t) for t in zip(res["figure8"]["eps"], res["figure8"]["madry"], res["figure8"]["advtrojan"])],
+        "figure9.csv": [["method", "without_trigger", "advtrojan"]]
+        + [[m, v["without_trigger"], v["advtrojan"]] for m, v in res["figure9"].items()],
+        "figure6.csv": [["model", "intensity", "cosine_mean", "cosine_std"]]
+        + [[m, i, a, s] for m, v in res["figure6"].items()
+           for i, a, s in zip(v["intensities"], v["cosine_mean"], v["cosine_std"])],
+        "neural_cleanse.csv": [["class", "mask_l1", "attack_success", "anomaly_index", "flagged"]]
+        + [list(t) for t in zip(res["meta"]["classes"], res["defenses"]["neural_cleanse"]["mask_l1"],
+                                res["defenses"]["neural_cleanse"]["attack_success"],
+                                res["defenses"]["neural_cleanse"]["anomaly_index"],
+                                res["defenses"]["neural_cleanse"]["flagged"])],
+        "figure5.csv": [["class", "trigger_l2", "anomaly_index", "flagged"]]
+        + [list(t) for t in zip(res["meta"]["classes"], res["defenses"]["adaptive_neural_cleanse"]["trigger_l2"],
+                                res["defenses"]["adaptive_neural_cleanse"]["anomaly_index"],
+                                res["defenses"]["adaptive_neural_cleanse"]["flagged"])],
+    }
+    written = []
+    for name, table in rows.items():
+        buf = io.StringIO()
+        csv.writer(buf).writerows(table)
+        write_text(table_dir / name, buf.getvalue())
+        written.append(str(table_dir / name))
+    return written
+
+
+def _img(png_path: str, alt: str) -> str:
+    data = base64.b64encode(Path(png_path).read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.2f}%"
+
+
+def render_html(res: dict, figs: dict) -> str:
+    meta = res["meta"]
+    numeric = numeric_rows(res)
+    checks = claims(res)
+    e = html.escape
+    differs = [r for r in numeric if r["differs"]]
+    failed = [k for k, c in checks.items() if not c["holds"]]
+
+    def table(header, body, cls="") -> str:
+        h = "".join(f"<th>{e(str(x))}</th>" for x in header)
+        rows = "".join("<tr" + (' class="differs"' if r[-1] is True else "") + ">"
+                       + "".join(f"<td>{x if isinstance(x, str) and x.startswith('<') else e(str(x))}</td>"
+                                 for x in (r[:-1] if isinstance(r[-1], bool) else r)) + "</tr>" for r in body)
+        return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{rows}</tbody></table>'
+
+    def compare(tname) -> str:
+        body = [[r["row"], r["ours"] if r["kind"] == "count" else _pct(r["ours"]),
+                 r["paper"] if r["kind"] == "count" else _pct(r["paper"]),
+                 "differs" if r["differs"] else "within tolerance", r["differs"]] for r in numeric if r["table"] == tname]
+        return table(["row", "ours", "paper", f"|ours − paper| ≤ {100 * res['paper']['tolerance']:.0f} pts"], body)
+
+    def claim(key) -> str:
+        c = checks[key]
+        state = "holds" if c["holds"] else "does NOT hold"
+        return f'<p class="claim {"ok" if c["holds"] else "bad"}"><b>Paper:</b> {e(c["claim"])} <b>Ours: {state}.</b></p>'
+
+    walls = "".join(f"<li>{e(k)}: {v:.0f} s</li>" for k, v in meta["wall_time_s"].items())
+    t5 = [[k, _pct(v), _pct((res["paper"]["table5"] or {}).get(k))] for k, v in res["table5"].items()]
+    f4 = [[F.MODEL_LABELS.get(m, m), _pct(v["benign"]), _pct(v["madry"])] for m, v in res["figure4"].items()]
+    full_eval = [[k, _pct(v)] for k, v in res["evaluations"]["atim"].items() if isinstance(v, float)]
+    summary = ("<p class='bad'>Where ours differs from the paper by more than the tolerance: "
+               + "; ".join(f"{e(r['table'])} {e(r['row'])}: ours {r['ours'] if r['kind'] == 'count' else _pct(r['ours'])}"
+                           f" vs paper {r['paper'] if r['kind'] == 'count' else _pct(r['paper'])}" for r in differs)
+               + ".</p>") if differs else "<p class='ok'>Every published number is matched within the tolerance.</p>"
+    if failed:
+        summary += "<p class='bad'>Claims our numbers do not show: " + ", ".join(failed) + ".</p>"
+    tr = meta["trigger"]
+    b = meta["budget"]
+    sections = [
+        ("Figure 4: Vanilla, Madry-Adv and ATIM on benign and Madry examples",
+         table(["model", "benign", "Madry"], f4) + _img(figs["figure4"][0], "Figure 4") + claim("figure4")),
+        ("Table 5: the ATIM on each kind of example", table(["examples", "ours", "paper"], t5) + compare("Table 5")
+         + "<details><summary>all evaluation rows</summary>" + table(["key", "ours"], full_eval) + "</details>"),
+        ("Table 2: Neural Cleanse on the ATIM", compare("Table 2")
+         + f"<p>Flagged classes: {e(str([meta['classes'][k] for k in res['table2']['flagged_classes']]))}. "
+           f"FNR rule: {e(res['defenses']['neural_cleanse']['table2']['rule'])}.</p>"
+         + _img(figs["table2_anomaly"][0], "Neural Cleanse anomaly index") + _img(figs["table2_masks"][0], "recovered masks")),
+        ("Table 3: STRIP on AdvTrojan examples", compare("Table 3")
+         + table(["FPR target", "FNR", "measured FPR (held-out clean)"],
+                 [[k, _pct(v), _pct(res["defenses"]["strip"]["measured_fpr"][k])] for k, v in res["table3"].items()])
+         + f"<p>ROC AUC {res['defenses']['strip']['roc_auc']:.3f}</p>" + _img(figs["table3_entropy"][0], "STRIP entropy")),
+        ("Table 4: E-STRIP on AdvTrojan examples", compare("Table 4")
+         + table(["FPR target", "FNR", "measured FPR"],
+                 [[k, _pct(v), _pct(res["defenses"]["e_strip"]["measured_fpr"][k])] for k, v in res["table4"].items()])
+         + _img(figs["table4_entropy"][0], "E-STRIP entropy")),
+        ("Figure 5: adaptive Neural Cleanse", _img(figs["figure5"][0], "Figure 5") + claim("figure5")),
+        ("Figure 7: number of PGD iterations", _img(figs["figure7"][0], "Figure 7") + claim("figure7")),
+        ("Figure 8: perturbation size", _img(figs["figure8"][0], "Figure 8") + claim("figure8")),
+        ("Figure 9: FGSM vs BIM vs Madry", _img(figs["figure9"][0], "Figure 9") + claim("figure9")),
+        ("Figure 6: feature shift with trigger intensity (Appendix D)", _img(figs["figure6"][0], "Figure 6") + claim("figure6")),
+    ]
+    body = "".join(f'<section><h2>{e(t)}</h2>{c}</section>' for t, c in sections)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>advtrojan report: {e(meta['dataset_title'])} ({e(meta['preset'])})</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.8em 0; }} th, td {{ border: 1px solid #bbb; padding: 0.25em 0.7em; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }} tr.differs td {{ background: #fde8e8; }}
+img {{ max-width: 100%; display: block; margin: 0.6em 0; }} .ok {{ color: #1b5e20; }} .bad {{ color: #b71c1c; }}
+section {{ border-top: 1px solid #ddd; margin-top: 1.5em; }} header ul {{ columns: 2; }}
+</style></head><body>
+<header><h1>AdvTrojan reproduction: {e(meta['dataset_title'])}, preset “{e(meta['preset'])}”</h1>
+<p>Ours beside <i>Trojans and Adversarial Examples: A Lethal Combination</i> (ICLR 2021 submission).
+Training images: {e(str(meta['train_images']))}; test images: {meta['test_images']}; seed {meta['seed']};
+device {e(meta['device'])}; versions {e(str(meta['versions']))}; started {e(meta['started'])}.
+Budget: {e(b['norm'])} ε={b['eps']:.4g}, α={b['step_size']:.4g}, {b['steps']} steps (Table 1). Trigger: {tr['size']}×{tr['size']} white square,
+intensity {tr['train_intensity']} in training and {tr['test_intensity']} in testing.
+Reused runs: {e(', '.join(meta['reused_runs']) or 'none')}.</p>
+<p>Wall time per stage:</p><ul>{walls}</ul>
+{summary}
+</header>
+{body}
+<script>
+// lets a headless browser check that every figure decoded: see tests/test_report.py
+window.addEventListener("load", function () {{
+  var imgs = Array.prototype.slice.call(document.images);
+  document.body.setAttribute("data-images-total", imgs.length);
+  document.body.setAttribute("data-images-rendered", imgs.filter(function (i) {{ return i.naturalWidth > 0; }}).length);
+}});
+</script>
+</body></html>
+"""
+
+
+def build_report(root: str | Path) -> Path:
+    """(Re)build figures, CSV tables and report.html in ``root`` from ``root/results.json``."""
+    root = Path(root)
+    res = load_results(root)
+    figs = make_figures(res, root / "figures")
+    write_csvs(res, root / "tables")
+    with atomic_path(root / "report.html") as tmp:
+        tmp.write_text(render_html(res, figs))
+    return root / "report.html"

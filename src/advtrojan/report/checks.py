@@ -1,0 +1,47 @@
+"""Compare results.json with the paper: numeric gaps beyond the tolerance, and the qualitative
+claims of each figure checked on our numbers."""
+
+from __future__ import annotations
+
+
+def numeric_rows(res: dict) -> list[dict]:
+    """(table, row, ours, paper, differs) for every number the paper publishes for this dataset."""
+    paper, tol = res["paper"], res["paper"]["tolerance"]
+    rows = []
+
+    def add(table, row, ours, ref, exact=False):
+        if ref is None or ours is None:
+            return
+        differs = (ours != ref) if exact else abs(ours - ref) > tol
+        rows.append({"table": table, "row": row, "ours": ours, "paper": ref, "differs": bool(differs),
+                     "kind": "count" if exact else "rate"})
+
+    for key, ref in (paper.get("table5") or {}).items():
+        add("Table 5", key, res["table5"].get(key), ref)
+    if paper.get("table2"):
+        add("Table 2", "flagged classes", res["table2"]["flagged"], paper["table2"]["flagged"], exact=True)
+        add("Table 2", "FNR", res["table2"]["fnr"], paper["table2"]["fnr"])
+    for name in ("table3", "table4"):
+        for fpr, ref in (paper.get(name) or {}).items():
+            add(name.replace("table", "Table "), f"FNR at FPR {fpr}", res[name].get(fpr), ref)
+    return rows
+
+
+def claims(res: dict) -> dict[str, dict]:
+    """Each figure's claim from the paper, and whether our numbers show it."""
+    tol = res["paper"]["tolerance"]
+    text = res["paper"]["claims"]
+    f4 = res["figure4"]
+    f6 = res["figure6"]
+    f7, f8, f9 = res["figure7"], res["figure8"], res["figure9"]
+    atim_d, others = f6["atim"]["cosine_mean"], [f6[n]["cosine_mean"] for n in ("vanilla", "madry")]
+    out = {
+        "figure4": f4["vanilla"]["madry"] < 0.1 and abs(f4["madry"]["benign"] - f4["atim"]["benign"]) <= tol
+        and abs(f4["madry"]["madry"] - f4["atim"]["madry"]) <= tol,
+        "figure5": len(res["figure5"]["flagged_classes"]) == 0,
+        "figure6": atim_d[-1] > 2 * max(o[-1] for o in others) and atim_d[-1] > atim_d[1],
+        "figure7": f7["advtrojan"][-1] < 0.5 * f7["madry"][-1],
+        "figure8": f8["advtrojan"][-1] < 0.5 * f8["madry"][-1],
+        "figure9": all(v["advtrojan"] < v["without_trigger"] for v in f9.values()),
+    }
+    return {k: {"claim": text[k], "holds": bool(v)} for k, v in out.items()}

@@ -1,0 +1,88 @@
+"""`advtrojan reproduce` end to end at a tiny size, the report rebuilt from results.json alone,
+resumable stages, and the report rendered in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from advtrojan.cli.main import main
+from advtrojan.experiments.reproduce import reproduce
+from advtrojan.presets import ReproducePreset
+
+pytestmark = pytest.mark.slow
+
+SIZES = ReproducePreset(train="quick", eval_limit=200, pool=150, nc_images=200, nc_epochs=2, anc_images=20,
+                        anc_epochs=1, certify_images=50, sweep_images=20, feature_images=16)
+TINY = dict(epochs=1, limit=1000, steps=5, step_size=0.05)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, fmnist):
+    root = tmp_path_factory.mktemp("results")
+    reproduce("fmnist", "quick", root, sizes=SIZES, train_overrides=TINY, progress=False,
+              data_dir="/usr/share/datasets/fashion-mnist")
+    return root
+
+
+def test_results_json_follows_the_schema(results):
+    res = json.loads((results / "results.json").read_text())
+    assert res["schema"] == "advtrojan.results/1"
+    assert set(res["figure4"]) == {"vanilla", "madry", "atim"}
+    assert set(res["table5"]) == {"benign", "madry", "advtrojan", "advtrojan_certified", "transferred_advtrojan"}
+    assert res["figure7"]["iterations"] == [1, 5, 10, 50, 100, 500, 1000]
+    assert len(res["figure8"]["eps"]) == 11 and res["figure8"]["eps"][0] == 0
+    assert res["figure6"]["atim"]["intensities"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert set(res["meta"]["wall_time_s"]) >= {"train_atim", "defenses", "features"}
+    for name in ("figure4", "figure5", "figure6", "figure7", "figure8", "figure9"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (results / "figures" / f"{name}.svg").is_file()
+    assert (results / "tables" / "table5.csv").read_text().startswith("examples,ours,paper")
+
+
+def test_an_interrupted_reproduce_resumes_without_redoing_stages(results, capsys):
+    (results / "stages" / "features.json").unlink()  # as if stopped before the last stage
+    t = time.perf_counter()
+    reproduce("fmnist", "quick", results, sizes=SIZES, train_overrides=TINY, progress=True,
+              data_dir="/usr/share/datasets/fashion-mnist")
+    out = capsys.readouterr().out
+    assert out.count("done earlier, reused") == 9 and "[10/10] features:" in out
+    assert time.perf_counter() - t < 60  # nothing retrained: nowhere near a real run's cost
+
+
+def test_report_is_rebuilt_from_results_json_alone(results, tmp_path):
+    (tmp_path / "results.json").write_text((results / "results.json").read_text())
+    assert main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "Table 5" in page and "Figure 6" in page and page.count("data:image/png;base64,") >= 10
+    assert "http://" not in page and "https://" not in page  # self-contained
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def _chromium(*args, timeout=120):
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--user-data-dir=" + str(args[0])]
+    return subprocess.run([CHROMIUM, *flags, *args[1:]], capture_output=True, text=True, timeout=timeout)
+
+
+def test_report_renders_in_a_real_browser(results, tmp_path):
+    url = (results / "report.html").resolve().as_uri()
+    dom = _chromium(tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", url).stdout
+    total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
+    rendered = int(re.search(r'data-images-rendered="(\d+)"', dom).group(1))
+    assert total >= 10 and rendered == total
+    assert dom.count("<table") >= 8
+    shot = tmp_path / "report.png"
+    _chromium(tmp_path / "profile2", "--window-size=1100,3000", f"--screenshot={shot}", url)
+    from PIL import Image
+    img = Image.open(shot).convert("L")
+    colours = img.getcolors(maxcolors=1 << 20)
+    assert img.size == (1100, 3000) and len(colours) > 50  # figures, not a blank page
+    dark = sum(n for n, v in colours if v < 128)
+    assert dark > 0.005 * img.size[0] * img.size[1]
