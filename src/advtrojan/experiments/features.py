@@ -34,7 +34,8 @@ def as_map(vector: torch.Tensor) -> torch.Tensor:
 def feature_shift(model: nn.Module, x: torch.Tensor, trigger: Trigger, intensities=INTENSITIES) -> dict:
     """Cosine distances (mean, std over ``x``) and one example's difference maps per intensity."""
     model.eval()
-    ref = model.features(x).flatten(1).float()
+    # the reference is the trigger at intensity 0 (a black patch), as Appendix D defines it
+    ref = model.features(trigger.stamp(x, intensities[0])).flatten(1).float()
     mean, std, maps = [], [], []
     for level in intensities:
         f = model.features(trigger.stamp(x, level)).flatten(1).float()
