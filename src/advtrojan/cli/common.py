@@ -19,7 +19,7 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def add_runtime(p: argparse.ArgumentParser) -> None:
+def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where to compute (default: auto = cuda if available, else cpu)")
@@ -27,8 +27,9 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder holding the dataset files (searched first; then system locations, the "
                         "cache ~/.cache/advtrojan or $ADVTROJAN_CACHE, then the official mirrors)")
-    g.add_argument("--limit", type=positive_int, metavar="N",
-                   help="use a deterministic class-balanced subset of N images (quick runs)")
+    if limit:
+        g.add_argument("--limit", type=positive_int, metavar="N",
+                       help="use a deterministic class-balanced subset of N images (quick runs)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -37,3 +38,17 @@ def add_budget(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eps", type=non_negative_float, help="total perturbation ε (FMNIST 0.2, MNIST 0.3, CIFAR-10 8/255)")
     g.add_argument("--step-size", type=non_negative_float, help="per-step α (FMNIST 0.02, MNIST 0.03, CIFAR-10 2/255)")
     g.add_argument("--steps", type=int, help="PGD/BIM iterations (20 for MNIST/FMNIST, 7 for CIFAR-10)")
+
+
+def add_certification(p: argparse.ArgumentParser, skip: bool = False, images: bool = False) -> None:
+    """Options of Eq. 10's certification (Gaussian noise, Li et al. or Cohen et al.)."""
+    g = p.add_argument_group("certification (Eq. 10)")
+    if skip:
+        g.add_argument("--no-certified", action="store_true", help="skip advtrojan_certified")
+    g.add_argument("--radius", type=float, default=0.4, help="L2 radius B (default: 0.4)")
+    g.add_argument("--sigma", type=float, default=0.5, help="Gaussian noise std (default: 0.5)")
+    g.add_argument("--noise-samples", type=positive_int, default=100, help="noisy copies per input (default: 100)")
+    g.add_argument("--cert-method", choices=["li", "cohen"], default="li",
+                   help="Li et al. 2019 Renyi bound, as the paper, or Cohen et al. 2019 (default: li)")
+    if images:
+        g.add_argument("--certify-images", type=positive_int, default=500, help="inputs to certify (default: 500)")

@@ -6,7 +6,7 @@ import argparse
 
 from ..evaluation import evaluate_run, format_table
 from ..utils.io import write_json
-from .common import add_budget, add_runtime, positive_int
+from .common import add_budget, add_certification, add_runtime, positive_int
 
 HELP = "accuracy on benign, Madry, trigger-only and AdvTrojan examples (Table 5)"
 DESCRIPTION = """\
@@ -43,12 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=500, help="evaluation batch size (default: 500)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="precision of the attacks (default: fp32)")
-    g = p.add_argument_group("certification (Eq. 10)")
-    g.add_argument("--no-certified", action="store_true", help="skip advtrojan_certified")
-    g.add_argument("--radius", type=float, default=0.4, help="L2 radius B (default: 0.4)")
-    g.add_argument("--sigma", type=float, default=0.5, help="Gaussian noise std (default: 0.5)")
-    g.add_argument("--noise-samples", type=positive_int, default=100, help="noisy copies per input (default: 100)")
-    g.add_argument("--cert-method", choices=["li", "cohen"], default="li", help="bound (default: li)")
+    add_certification(p, skip=True)
     add_budget(p)
     add_runtime(p)
     p.set_defaults(func=run)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from pathlib import Path
 
 from ..defenses.scan import DEFENSES
 from ..defenses.api import scan
 from ..utils.io import write_json
-from .common import add_budget, non_negative_float, positive_int
+from .common import add_budget, add_certification, add_runtime, non_negative_float, positive_int
 
 HELP = "run Neural Cleanse, STRIP, E-STRIP, adaptive Neural Cleanse and certification on a model"
 DESCRIPTION = """\
@@ -59,20 +57,10 @@ def add_parser(sub) -> None:
     g.add_argument("--anc-images", type=positive_int, default=500, help="adaptive NC inputs (default: 500)")
     g.add_argument("--anc-epochs", type=positive_int, default=5, help="adaptive NC epochs (default: 5)")
     g.add_argument("--anc-restarts", type=positive_int, default=1, help="adaptive NC random restarts (default: 1)")
-    g = p.add_argument_group("certification (Eq. 10)")
-    g.add_argument("--radius", type=float, default=0.4, help="L2 radius B (default: 0.4)")
-    g.add_argument("--sigma", type=float, default=0.5, help="Gaussian noise std (default: 0.5)")
-    g.add_argument("--noise-samples", type=positive_int, default=100, help="noisy copies per input (default: 100)")
-    g.add_argument("--cert-method", choices=["li", "cohen"], default="li",
-                   help="Li et al. 2019 Renyi bound (paper) or Cohen et al. 2019 (default: li)")
-    g.add_argument("--certify-images", type=positive_int, default=500, help="inputs to certify (default: 500)")
+    add_certification(p, images=True)
     add_budget(p)
-    g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--data-dir", metavar="DIR")
-    g.add_argument("--intensity", type=non_negative_float, help="trigger intensity of the attacked inputs")
-    g.add_argument("--no-progress", action="store_true")
+    p.add_argument("--intensity", type=non_negative_float, help="trigger intensity of the attacked inputs")
+    add_runtime(p, limit=False)
     p.set_defaults(func=run)
 
 

@@ -44,7 +44,7 @@ def _optimise(model, data, attack, settings, k, device, gen, progress, restart):
     opt = torch.optim.Adam([t], lr=settings.lr)
     targets = torch.arange(k, device=device)
     last = torch.zeros(k, device=device)
-    for epoch in tqdm(range(settings.epochs), desc=f"adaptive neural cleanse (restart {restart + 1})",
+    for _ in tqdm(range(settings.epochs), desc=f"adaptive neural cleanse (restart {restart + 1})",
                       disable=not progress, unit="epoch"):
         total, seen = torch.zeros(k, device=device), 0
         for x, y in data.batches(settings.batch_size, shuffle=True, generator=gen, device=device):
