@@ -91,8 +91,8 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, downloa
     wanted = ", ".join(f.name for f in spec.files)
     raise DataError(
         f"{spec.title} files not found ({wanted}). Looked in: {', '.join(map(str, dirs))}. "
-        + " ".join(problems)
-        + f" Provide them by --data-dir DIR, by placing them in {target}"
+        + "".join(p.rstrip(".") + ". " for p in problems)
+        + f"Provide them by --data-dir DIR, by placing them in {target}"
         + f" (or setting ${CACHE_ENV})"
         + (", by `apt-get install dataset-fashion-mnist`" if spec.name == "fmnist" else "")
         + ", or by running once with network access."
