@@ -150,6 +150,8 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
                               f"continue it or --force to start over")
         old = asdict(run.config)
         new = asdict(config)
+        for cfg in (old, new):  # the same --init given as a relative or an absolute path
+            cfg["init"] = cfg["init"] and str(Path(cfg["init"]).resolve())
         diff = [k for k in new if k not in ("versions", "epochs") and old.get(k) != new.get(k)]
         if diff:
             raise ConfigError(f"--resume: {path} was trained with other settings ({', '.join(diff)}); "
