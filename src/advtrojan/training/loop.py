@@ -7,6 +7,7 @@ so an interrupted run resumes from its last finished epoch.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..attacks.threats import Threat, craft
 from ..data import ImageData, load_dataset
 from ..errors import AdvTrojanError, ConfigError
 from ..utils.device import autocast, configure_threads, resolve_device
-from ..utils.io import append_jsonl
+from ..utils.io import append_jsonl, write_text
 from .checkpoint import load_into, optimizer_tensors, read_weights, restore_optimizer, save_weights
 from .objectives import Objective, make_objective
 from .runs import CHECKPOINT, METRICS, WEIGHTS, Run, RunConfig, prepare_run_dir
@@ -164,6 +165,4 @@ def _drop_metrics_after(run: Run, epoch: int) -> None:
     """Forget metric lines of epochs after ``epoch`` (left by a run interrupted mid-write)."""
     lines = run.metrics()
     if any(m["epoch"] > epoch for m in lines):
-        from ..utils.io import write_text
-        import json
         write_text(run.path / METRICS, "".join(json.dumps(m) + "\n" for m in lines if m["epoch"] <= epoch))
