@@ -58,7 +58,6 @@ class Stages:
         i = self.names.index(name) + 1
         if self.path(name).is_file() and not self.force:
             self._say(f"[{i}/{len(self.names)}] {name}: done earlier, reused")
-            self.done_weight += WEIGHTS.get(name, 1)
             return json.loads(self.path(name).read_text())
         left = sum(WEIGHTS.get(n, 1) for n in self.names[i - 1:])
         eta = f", about {self._fmt(self.spent / self.done_weight * left)} left" if self.done_weight and self.spent else ""
@@ -68,8 +67,9 @@ class Stages:
         seconds = time.perf_counter() - t
         result["seconds"] = seconds
         write_json(self.path(name), result)
-        self.spent += seconds
-        self.done_weight += WEIGHTS.get(name, 1)
+        if not result.get("reused"):  # only measured work predicts the time left
+            self.spent += seconds
+            self.done_weight += WEIGHTS.get(name, 1)
         self._say(f"[{i}/{len(self.names)}] {name}: {self._fmt(seconds)}")
         return result
 
