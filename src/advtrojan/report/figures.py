@@ -93,9 +93,9 @@ def figure4(fig4: dict, path: Path, title: str) -> list[str]:
         ax.text(i + 0.2, vm + 1, f"{vm:.1f}", ha="center", fontsize=8)
     ax.set_xticks(list(xs), [MODEL_LABELS.get(n, n) for n in names])
     ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 108)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     return save(fig, path)
 
 
