@@ -17,7 +17,8 @@ from advtrojan.presets import ReproducePreset
 pytestmark = pytest.mark.slow
 
 SIZES = ReproducePreset(train="quick", eval_limit=200, pool=150, nc_images=200, nc_epochs=2, anc_images=20,
-                        anc_epochs=1, certify_images=50, sweep_images=20, feature_images=16)
+                        anc_epochs=1, certify_images=50, sweep_images=20, feature_images=16,
+                        certify_sigmas=(0.5,), sweep_iterations=(1, 5, 20))
 TINY = dict(epochs=1, limit=1000, steps=5, step_size=0.05)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -32,17 +33,54 @@ def results(tmp_path_factory, fmnist):
 
 def test_results_json_follows_the_schema(results):
     res = json.loads((results / "results.json").read_text())
-    assert res["schema"] == "advtrojan.results/1"
-    assert set(res["figure4"]) == {"vanilla", "madry", "atim"}
+    assert res["schema"] == "advtrojan.results/2"
+    models = {"vanilla", "madry", "atim", "atim_scratch"}
+    assert set(res["figure4"]) == models and set(res["table5_both"]) == {"atim", "atim_scratch"}
     assert set(res["table5"]) == {"benign", "madry", "advtrojan", "advtrojan_certified", "transferred_advtrojan"}
-    assert res["figure7"]["iterations"] == [1, 5, 10, 50, 100, 500, 1000]
+    correct, certified = res["table5_counts"]["advtrojan_certified"]
+    assert 0 <= correct <= certified <= res["table5_counts"]["examples"]
+    assert res["figure7"]["iterations"] == [1, 5, 20]
     assert len(res["figure8"]["eps"]) == 11 and res["figure8"]["eps"][0] == 0
-    assert res["figure6"]["atim"]["intensities"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert set(res["meta"]["wall_time_s"]) >= {"train_atim", "defenses", "features"}
-    for name in ("figure4", "figure5", "figure6", "figure7", "figure8", "figure9"):
+    # Figure 9: a sweep over the perturbation size, three methods, without and with the trigger
+    f9 = res["figure9"]
+    assert len(f9["eps"]) == 11 and f9["eps"][0] == 0 and f9["eps"][-1] == pytest.approx(res["meta"]["budget"]["eps"])
+    assert set(f9["methods"]) == {"fgsm", "bim", "madry"}
+    for curves in f9["methods"].values():
+        assert len(curves["without_trigger"]) == len(curves["advtrojan"]) == 11
+        assert all(0 <= v <= 1 for v in curves["without_trigger"] + curves["advtrojan"])
+    # at ε = 0 every method leaves the inputs as they are: the same accuracy for all three
+    assert len({c["without_trigger"][0] for c in f9["methods"].values()}) == 1
+    assert f9["methods"]["madry"]["advtrojan"] == res["figure8"]["advtrojan"]
+    # Figure 6: 1 - cos for both layers of every model
+    f6 = res["figure6"]["atim"]
+    assert f6["intensities"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] and set(f6["layers"]) == {"conv", "dense"}
+    assert f6["layers"]["dense"]["size"] == 1000 and f6["layers"]["conv"]["cosine_mean"][0] == pytest.approx(0, abs=1e-6)
+    # certification across sigma, with its counts, for every model
+    cert = res["certification"]
+    assert set(cert["models"]) == models
+    rows = cert["models"]["atim"]["advtrojan"]
+    assert {(r["method"], r["confidence"]) for r in rows} == {("li", 0.999), ("li-code", 0.95), ("cohen", 0.999),
+                                                              ("li-code", 0.05)}
+    for r in rows:
+        assert r["certified_correct"] <= r["certified_count"] <= r["examples"] == 50
+        assert r["robust_accuracy"] == pytest.approx(r["certified_correct"] / r["examples"])
+    # STRIP as Gao et al., with the two-sided rule beside it
+    strip = res["defenses"]["strip"]
+    assert strip["superimpose"] == "add" and strip["threshold_method"] == "normal"
+    assert set(res["table3_two_sided"]) == {"10%", "5%", "2%"}
+    assert set(res["meta"]["wall_time_s"]) >= {"train_atim", "train_atim_scratch", "defenses", "certification",
+                                               "features"}
+    for name in ("figure4", "figure5", "figure6", "figure6_dense", "figure7", "figure8", "figure9", "certification"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 1000
         assert (results / "figures" / f"{name}.svg").is_file()
     assert (results / "tables" / "table5.csv").read_text().startswith("examples,ours,paper")
+    assert (results / "tables" / "figure9.csv").read_text().startswith("method,eps,without_trigger,advtrojan")
+
+
+def test_report_header_reads_as_prose(results):
+    page = (results / "report.html").read_text()
+    assert "{'" not in page and "'}" not in page  # no Python dicts
+    assert "Vanilla 1,000" in page and "torch " in page and "docs/protocol.md" in page
 
 
 def test_an_interrupted_reproduce_resumes_without_redoing_stages(results, capsys):
@@ -51,8 +89,8 @@ def test_an_interrupted_reproduce_resumes_without_redoing_stages(results, capsys
     reproduce("fmnist", "quick", results, sizes=SIZES, train_overrides=TINY, progress=True,
               data_dir="/usr/share/datasets/fashion-mnist")
     out = capsys.readouterr().out
-    assert out.count("done earlier, reused") == 9 and "[10/10] features:" in out
-    assert len(weights) == 3  # nothing retrained: the three models' weights are untouched
+    assert out.count("done earlier, reused") == 12 and "[13/13] features:" in out
+    assert len(weights) == 4  # nothing retrained: the four models' weights are untouched
     assert all(p.stat().st_mtime_ns == t for p, t in weights.items())
 
 
@@ -60,7 +98,7 @@ def test_report_is_rebuilt_from_results_json_alone(results, tmp_path):
     (tmp_path / "results.json").write_text((results / "results.json").read_text())
     assert main(["report", str(tmp_path)]) == 0
     page = (tmp_path / "report.html").read_text()
-    assert "Table 5" in page and "Figure 6" in page and page.count("data:image/png;base64,") >= 10
+    assert "Table 5" in page and "Figure 6" in page and page.count("data:image/png;base64,") >= 12
     assert "http://" not in page and "https://" not in page  # self-contained
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
@@ -76,7 +114,7 @@ def test_report_renders_in_a_real_browser(results, tmp_path):
     dom = _chromium(tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", url).stdout
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     rendered = int(re.search(r'data-images-rendered="(\d+)"', dom).group(1))
-    assert total >= 10 and rendered == total
+    assert total >= 12 and rendered == total
     assert dom.count("<table") >= 8
     shot = tmp_path / "report.png"
     _chromium(tmp_path / "profile2", "--window-size=1100,3000", f"--screenshot={shot}", url)

@@ -60,6 +60,7 @@ class TrainPreset:
     momentum: float = 0.9
     schedule: str = "constant"  # or "cosine"
     limit: int | None = None  # training subset size (class-balanced); None: the full split
+    benign_weight: float = 1.0  # Madry-Adv only: weight of L(x, y) in Eq. 4
 
 
 _LENET = TrainPreset(optimizer="adam", lr=1e-3, batch_size=128, epochs=10)
@@ -104,6 +105,9 @@ def override(preset, **values):
     return replace(preset, **{k: v for k, v in values.items() if v is not None})
 
 
+FIGURE7_ITERATIONS = (1, 5, 10, 50, 100, 500, 1000)  # Appendix G.2's PGD iteration counts
+
+
 @dataclass(frozen=True)
 class ReproducePreset:
     """Sizes of each stage of ``advtrojan reproduce`` (None: the whole test set)."""
@@ -118,13 +122,18 @@ class ReproducePreset:
     certify_images: int
     sweep_images: int
     feature_images: int      # Appendix D: 128
+    certify_sigmas: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)  # the certification sweep (Eq. 10)
+    sweep_iterations: tuple[int, ...] = FIGURE7_ITERATIONS
+    atim_start: str = "madry"    # the ATIM of Table 5 and the defenses: "scratch" (Algorithm 1, line 1)
+                                 # or "madry" (line 2, fine-tuned from Madry-Adv); both are trained
+    defense_precision: str = "fp32"  # crafting precision of (adaptive) Neural Cleanse
 
 
 REPRODUCE = {
     # minutes on a laptop CPU: the qualitative story on a 10k training subset
     "quick": ReproducePreset(train="quick", eval_limit=2000, pool=500, nc_images=1000, nc_epochs=10,
                              anc_images=200, anc_epochs=2, certify_images=300, sweep_images=100,
-                             feature_images=128),
+                             feature_images=128, certify_sigmas=(0.25, 0.5), defense_precision="bf16"),
     # the paper's protocol: full data, Neural Cleanse for 100 epochs on the whole test set
     "paper": ReproducePreset(train="default", eval_limit=None, pool=1000, nc_images=None, nc_epochs=100,
                              anc_images=1000, anc_epochs=10, certify_images=1000, sweep_images=500,

@@ -48,7 +48,12 @@ def add_certification(p: argparse.ArgumentParser, skip: bool = False, images: bo
     g.add_argument("--radius", type=float, default=0.4, help="L2 radius B (default: 0.4)")
     g.add_argument("--sigma", type=float, default=0.5, help="Gaussian noise std (default: 0.5)")
     g.add_argument("--noise-samples", type=positive_int, default=100, help="noisy copies per input (default: 100)")
-    g.add_argument("--cert-method", choices=["li", "cohen"], default="li",
-                   help="Li et al. 2019 Renyi bound, as the paper, or Cohen et al. 2019 (default: li)")
+    g.add_argument("--cert-method", choices=["li", "li-code", "cohen"], default="li",
+                   help="li: Li et al.'s Renyi bound with 99.9%% Clopper-Pearson bounds; li-code: the same "
+                        "bound with Sison-Glaz intervals as Li et al.'s public code; cohen: Cohen et al.'s "
+                        "radius (default: li)")
+    g.add_argument("--cert-confidence", type=float, metavar="P",
+                   help="confidence of the bounds (default: 0.999 for li and cohen, 0.95 for li-code; "
+                        "0.05 gives li-code as the code stood before 2021)")
     if images:
         g.add_argument("--certify-images", type=positive_int, default=500, help="inputs to certify (default: 500)")

@@ -56,6 +56,14 @@ def add_parser(sub) -> None:
     g.add_argument("--nc-epochs", type=positive_int, default=20, help="Neural Cleanse epochs (paper: 100; default: 20)")
     g.add_argument("--anc-images", type=positive_int, default=500, help="adaptive NC inputs (default: 500)")
     g.add_argument("--anc-epochs", type=positive_int, default=5, help="adaptive NC epochs (default: 5)")
+    g = p.add_argument_group("protocol (defaults: the original authors' code; the others are ablations)")
+    g.add_argument("--strip-superimpose", choices=["add", "average"], default="add",
+                   help="STRIP blend: add = x + r unclipped, as Gao et al.; average = (x + r)/2 (default: add)")
+    g.add_argument("--strip-threshold", choices=["normal", "quantile"], default="normal",
+                   help="STRIP threshold: normal = FPR quantile of a normal fit to clean entropies, as Gao "
+                        "et al.; quantile = empirical quantile (default: normal)")
+    g.add_argument("--nc-precision", choices=["fp32", "bf16"], default="fp32",
+                   help="Neural Cleanse precision (default: fp32; bf16 is faster, for quick looks)")
     g.add_argument("--anc-restarts", type=positive_int, default=1, help="adaptive NC random restarts (default: 1)")
     add_certification(p, images=True)
     add_budget(p)
@@ -75,7 +83,8 @@ def verdict_table(res: dict) -> str:
         if key in res:
             r = res[key]
             fnr = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr"].items())
-            lines.append(f"{name:<26}{'FNR at FPR ' + fnr:<44}AUC {r['roc_auc']:.3f}")
+            two = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_two_sided"].items())
+            lines.append(f"{name:<26}{'FNR at FPR ' + fnr:<44}AUC {r['roc_auc']:.3f}; two-sided FNR {two}")
     if "adaptive_neural_cleanse" in res:
         r = res["adaptive_neural_cleanse"]
         lines.append(f"{'Adaptive Neural Cleanse':<26}{'flagged ' + str(len(r['flagged_classes'])) + '/' + str(len(r['flagged'])) + ' ' + str(r['flagged_classes']):<44}"
@@ -84,8 +93,9 @@ def verdict_table(res: dict) -> str:
         r = res["certified"]
         a = r["attacked"]
         lines.append(f"{'Certified (' + a['method'] + ', B=' + str(a['radius_B']) + ')':<26}"
-                     f"{'attacked: ' + format(a['certified_accuracy'], '.1%') + ' of ' + str(a['certified_count']) + ' certified':<44}"
-                     f"benign: {r['benign']['certified_accuracy']:.1%} of {r['benign']['certified_count']}")
+                     f"{'attacked: ' + format(a['certified_accuracy'], '.1%') + ' (' + str(a['certified_correct']) + '/' + str(a['certified_count']) + ' certified correct)':<44}"
+                     f"robust {a['robust_accuracy']:.1%} of {a['examples']}; benign: {r['benign']['certified_correct']}/"
+                     f"{r['benign']['certified_count']} certified correct")
     return "\n".join(lines)
 
 
@@ -93,8 +103,10 @@ def run(args) -> int:
     res = scan(args.target, model_name=args.model, dataset=args.dataset, defenses=args.defenses,
                attacked=args.attacked, figures_dir=args.figures_dir, pool=args.pool, nc_images=args.nc_images,
                nc_epochs=args.nc_epochs, anc_images=args.anc_images, anc_epochs=args.anc_epochs,
-               anc_restarts=args.anc_restarts, radius=args.radius, sigma=args.sigma,
-               noise_samples=args.noise_samples, cert_method=args.cert_method, certify_images=args.certify_images,
+               anc_restarts=args.anc_restarts, strip_superimpose=args.strip_superimpose,
+               strip_threshold=args.strip_threshold, nc_precision=args.nc_precision, radius=args.radius, sigma=args.sigma,
+               noise_samples=args.noise_samples, cert_method=args.cert_method,
+               cert_confidence=args.cert_confidence, certify_images=args.certify_images,
                eps=args.eps, step_size=args.step_size, steps=args.steps, intensity=args.intensity,
                device=args.device, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress)
     print(verdict_table(res))

@@ -14,7 +14,8 @@ Train a model into a run folder (weights as safetensors, config.json, metrics.js
 
 Objectives (the paper's names):
   vanilla     cross-entropy on benign inputs
-  madry       Madry-Adv adversarial training, Eq. 4: CE(x) + mu*CE(A(x))
+  madry       Madry-Adv adversarial training, Eq. 4: w*CE(x) + mu*CE(A(x)); the presets train on
+              adversarial examples alone, as Madry et al. (w = 0, --benign-weight)
   badnets     BadNets Trojan, Eq. 5: CE(x) + CE(x+t, target) on a poison share of each batch
   advtrojan   AdvTrojan, Eq. 9: CE(x) + CE(A(x)) + CE(x+t) + RCE(A(x+t)); the result is an ATIM.
               With --init RUN it fine-tunes a trained model (Algorithm 1, line 2).
@@ -56,6 +57,8 @@ def add_parser(sub) -> None:
     g.add_argument("--target", type=int, default=0, help="BadNets target label y_t (default: 0)")
     g.add_argument("--poison-rate", type=float, default=0.1, help="BadNets poisoned share of each batch (default: 0.1)")
     g.add_argument("--mu", type=non_negative_float, default=1.0, help="Madry-Adv weight of the adversarial term (default: 1)")
+    g.add_argument("--benign-weight", type=non_negative_float,
+                   help="Madry-Adv weight w of the benign term of Eq. 4 (default: the preset's)")
     g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
     g.add_argument("--trigger-size", type=positive_int, default=4, help="side in pixels (default: 4)")
     g.add_argument("--trigger-margin", type=int, default=1, help="pixels from the bottom/right edge (default: 1)")
@@ -75,6 +78,7 @@ def run(args) -> int:
                          test_intensity=args.test_intensity, eps=args.eps, step_size=args.step_size,
                          steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          limit=args.limit, target=args.target, poison_rate=args.poison_rate, mu=args.mu,
+                         benign_weight=args.benign_weight,
                          optimizer=args.optimizer)
     run_ = fit(config, args.out, device=args.device, data_dir=args.data_dir, resume=args.resume,
                force=args.force, progress=not args.no_progress)

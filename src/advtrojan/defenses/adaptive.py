@@ -35,7 +35,7 @@ class AdaptiveNCSettings:
     l2_weight: float = 1.0   # λ of Eq. 11
     restarts: int = 1
     init_scale: float = 0.05
-    precision: str = "bf16"
+    precision: str = "fp32"   # crafting precision; "bf16" is faster, for quick looks
 
 
 def _optimise(model, data, attack, settings, k, device, gen, progress, restart):

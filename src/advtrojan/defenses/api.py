@@ -19,6 +19,7 @@ from ..utils.device import configure_threads, resolve_device
 from .adaptive import AdaptiveNCSettings
 from .neural_cleanse import NCSettings
 from .scan import DEFENSES, ScanSettings, scan_model
+from .strip import StripSettings
 
 
 def load_target(target: str | Path, model_name: str | None, dataset: str | None, device):
@@ -43,14 +44,16 @@ def load_target(target: str | Path, model_name: str | None, dataset: str | None,
 
 
 def scan(target, *, model_name=None, dataset=None, defenses=DEFENSES, attacked="auto", figures_dir=None,
-         pool=1000, nc_images=2000, nc_epochs=20, anc_images=500, anc_epochs=5, anc_restarts=1, radius=0.4,
-         sigma=0.5, noise_samples=100, cert_method="li", certify_images=500, eps=None, step_size=None,
+         pool=1000, nc_images=2000, nc_epochs=20, anc_images=500, anc_epochs=5, anc_restarts=1, strip_superimpose="add", strip_threshold="normal",
+         nc_precision="fp32", radius=0.4,
+         sigma=0.5, noise_samples=100, cert_method="li", cert_confidence=None, certify_images=500, eps=None, step_size=None,
          steps=None, intensity=None, device="auto", seed=0, data_dir=None, progress=True) -> dict:
     """Run ``defenses`` on a run folder or a weights file; returns the JSON-able results."""
     settings = ScanSettings(defenses=tuple(defenses), pool=pool, nc_images=nc_images, anc_images=anc_images,
                             certify_images=certify_images, sigma=sigma, radius=radius,
-                            noise_samples=noise_samples, cert_method=cert_method,
-                            nc=NCSettings(epochs=nc_epochs), anc=AdaptiveNCSettings(epochs=anc_epochs,
+                            noise_samples=noise_samples, cert_method=cert_method, cert_confidence=cert_confidence,
+                            nc=NCSettings(epochs=nc_epochs, precision=nc_precision),
+                            strip=StripSettings(superimpose=strip_superimpose, threshold=strip_threshold), anc=AdaptiveNCSettings(epochs=anc_epochs,
                                                                                   restarts=anc_restarts))
     settings.validate()  # before any expensive work
     configure_threads()

@@ -1,62 +1,91 @@
 """Certified accuracy under additive Gaussian noise (Eq. 10; Li et al. 2019; Cohen et al. 2019).
 
-For each input, ``n`` noisy copies ``x + N(0, σ²I)`` are classified; the counts give the
-smoothed prediction (the majority class) and Clopper-Pearson confidence bounds: a lower bound
-on the top class's probability p_A and an upper bound on the runner-up's p_B.
+For each input, ``n`` noisy copies ``x + N(0, σ²I)`` are classified; the class counts give the
+smoothed prediction (the majority class) and, through a confidence procedure, a lower bound p_A
+on the top class's probability and an upper bound p_B on the runner-up's. Three procedures:
 
-- **Li et al. 2019** (Rényi divergence; the paper's choice): the prediction is certified at L2
-  radius L when, for some α in (1, 2],
-  ``α L² / (2σ²) < −log(1 − p_A − p_B + 2·((p_A^{1−α} + p_B^{1−α}) / 2)^{1/(1−α)})``, so
-  ``radius = sup_α sqrt(−(2σ²/α) · log(1 − p_A − p_B + 2·M_{1−α}(p_A, p_B)))``.
-  It is 0 when p_A = p_B and grows with the gap.
-- **Cohen et al. 2019** (option): ``radius = σ · Φ⁻¹(p_A)`` where p_A > 1/2, else abstain.
+- ``li`` (default): Li et al.'s Rényi-divergence radius with one-sided Clopper–Pearson bounds at
+  ``confidence`` 0.999 (Cohen et al.'s standard; ``scipy.stats.beta`` quantiles). Know its limit:
+  with 100 samples, p_A ≤ 0.933 and p_B ≥ 0.067, which caps the radius near 1.2σ, so B = 0.4
+  cannot be certified below σ ≈ 0.33 whatever the model.
+- ``li-code``: the procedure of Li et al.'s public code (``Bai-Li/STN-Code``, ``bound.py``):
+  Sison–Glaz *simultaneous* multinomial intervals (R's ``MultinomialCI::multinomialCI``; here
+  ``statsmodels``' ``multinomial_proportions_confint(method="sison-glaz")``) on the counts
+  sorted in descending order, p_A = lower end of the top class, p_B = upper end of the second.
+  Their final commit uses significance 0.05 (``confidence`` 0.95); the version current when the
+  AdvTrojan paper was written passed 0.95, i.e. intervals at 5% confidence, close to the plug-in
+  frequencies (``confidence`` 0.05 here). Where statsmodels cannot compute the intervals (it
+  returns [0, 1] for every class on some near-unanimous counts) the input is not certified, and
+  the number of such inputs is reported as ``interval_failures``.
+- ``cohen``: Cohen et al.'s radius ``σ·Φ⁻¹(p_A)`` with the Clopper–Pearson lower bound.
 
-Eq. 10: certified accuracy = #(smoothed prediction correct and radius > B) / #(radius > B).
+Li et al.'s radius: for α in ``linspace(1.01, 2.0, 100)`` (their grid),
+``radius = σ·sqrt(2·max_α −log(1 − p_A − p_B + 2·((p_A^{1−α} + p_B^{1−α}) / 2)^{1/(1−α)}) / α)``;
+it is 0 when p_A ≤ p_B and grows with the gap. An input is certified at L2 radius B when its
+radius exceeds B.
+
+Eq. 10 (the paper): certified accuracy = #(correct and radius > B) / #(radius > B); every figure
+comes with its numerator and denominator, and with the robust accuracy of Li et al.'s code,
+#(correct and radius > B) / #inputs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
+import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
+from ..errors import ConfigError
 from ..utils.device import autocast
 
-ALPHAS = torch.linspace(1.0 + 1e-3, 2.0, 200, dtype=torch.float64)
-
-
-def _binomial_tail(n: int, k: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """P(Binomial(n, x) >= k), elementwise over k and x (float64)."""
-    j = torch.arange(n + 1, dtype=torch.float64)
-    xs = x.clamp(1e-300, 1 - 1e-16)[:, None]
-    logpmf = (torch.lgamma(torch.tensor(n + 1.0, dtype=torch.float64)) - torch.lgamma(j + 1) - torch.lgamma(n - j + 1)
-              + j * torch.log(xs) + (n - j) * torch.log1p(-xs))
-    return (logpmf.exp() * (j[None] >= k[:, None])).sum(1)
-
-
-def _solve_tail(n: int, k: torch.Tensor, q: float) -> torch.Tensor:
-    """x with P(Binomial(n, x) >= k) = q, by bisection (the tail grows with x)."""
-    lo = torch.zeros_like(k, dtype=torch.float64)
-    hi = torch.ones_like(k, dtype=torch.float64)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        below = _binomial_tail(n, k, mid) < q
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return (lo + hi) / 2
+ALPHAS = torch.linspace(1.01, 2.0, 100, dtype=torch.float64)  # Li et al.'s grid
+METHODS = ("li", "li-code", "cohen")
+CONFIDENCE = {"li": 0.999, "li-code": 0.95, "cohen": 0.999}  # each procedure's default
 
 
 def clopper_pearson(count: torch.Tensor, n: int, confidence: float = 0.999) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-sided Clopper-Pearson bounds (lower, upper), each at ``confidence``, on count / n.
+    """One-sided Clopper–Pearson bounds (lower, upper), each at ``confidence``, on count / n:
+    the Beta(k, n − k + 1) quantile 1 − confidence and the Beta(k + 1, n − k) quantile confidence."""
+    k = count.double().cpu().numpy()
+    a = 1 - confidence
+    with np.errstate(all="ignore"):
+        lower = np.where(k > 0, stats.beta.ppf(a, k, n - k + 1), 0.0)
+        upper = np.where(k < n, stats.beta.ppf(1 - a, k + 1, n - k), 1.0)
+    return torch.from_numpy(lower), torch.from_numpy(upper)
 
-    Lower: the x with P(Bin(n, x) >= count) = 1 − confidence (Beta(count, n − count + 1)
-    quantile); upper: the x with P(Bin(n, x) <= count) = 1 − confidence.
+
+@functools.lru_cache(maxsize=None)
+def _sison_glaz_ends(counts: tuple[int, ...], confidence: float) -> tuple[float, float, bool]:
+    """(lower end of the first count, upper end of the second, failed) for descending ``counts``."""
+    from statsmodels.stats.proportion import multinomial_proportions_confint
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ci = multinomial_proportions_confint(np.array(counts), alpha=1 - confidence, method="sison-glaz")
+        except Exception:  # statsmodels: "c cannot be computed"
+            return 0.0, 1.0, True
+    if np.all(ci[:, 0] <= 0) and np.all(ci[:, 1] >= 1):  # statsmodels' answer when its search fails
+        return 0.0, 1.0, True
+    return float(ci[0, 0]), float(ci[1, 1]), False
+
+
+def sison_glaz(counts: torch.Tensor, confidence: float = 0.95) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Li et al.'s bounds from Sison–Glaz simultaneous intervals, one input per row of ``counts``.
+
+    Returns (p_A, p_B, failed): the lower end of the most-voted class, the upper end of the
+    second, and where statsmodels could not compute the intervals (p_A = 0, p_B = 1 there).
+    Each distinct count vector is computed once per process (near-unanimous votes recur).
     """
-    values, inverse = count.double().unique(return_inverse=True)  # at most n + 1 distinct counts
-    alpha = 1 - confidence
-    lower = torch.where(values > 0, _solve_tail(n, values, alpha), torch.zeros_like(values))
-    upper = torch.where(values < n, _solve_tail(n, values + 1, 1 - alpha), torch.ones_like(values))
-    return lower[inverse], upper[inverse]
+    ordered = counts.sort(dim=1, descending=True).values.cpu().tolist()
+    out = torch.tensor([_sison_glaz_ends(tuple(row), float(confidence)) for row in ordered], dtype=torch.float64)
+    out = out.view(-1, 3)
+    return out[:, 0], out[:, 1], out[:, 2].bool()
 
 
 def renyi_radius(p_a: torch.Tensor, p_b: torch.Tensor, sigma: float, alphas: torch.Tensor = ALPHAS) -> torch.Tensor:
@@ -66,8 +95,8 @@ def renyi_radius(p_a: torch.Tensor, p_b: torch.Tensor, sigma: float, alphas: tor
     a = alphas[None].to(p_a.device)
     mean = ((p_a ** (1 - a) + p_b ** (1 - a)) / 2) ** (1 / (1 - a))
     inner = (1 - p_a - p_b + 2 * mean).clamp(min=1e-300)
-    value = -(2 * sigma ** 2 / a) * torch.log(inner)
-    radius = value.clamp(min=0).sqrt().max(1).values
+    bound = (-torch.log(inner) / a).max(1).values
+    radius = sigma * (2 * bound.clamp(min=0)).sqrt()
     return torch.where(p_a[:, 0] > p_b[:, 0], radius, torch.zeros_like(radius))
 
 
@@ -91,23 +120,46 @@ def noise_counts(model: nn.Module, x: torch.Tensor, sigma: float, n: int = 100, 
         with autocast(chunk.device, precision):
             pred = model(noisy.flatten(0, 1)).argmax(1).view(len(chunk), n)
         counts.append(torch.nn.functional.one_hot(pred, num_classes).sum(1))
-    return torch.cat(counts)
+    return torch.cat(counts).cpu()
+
+
+def check_method(method: str, confidence: float | None = None) -> float:
+    """Validate a procedure and return its confidence (the procedure's default when None)."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown certification method {method!r}: choose one of {', '.join(METHODS)}")
+    confidence = CONFIDENCE[method] if confidence is None else confidence
+    if not 0 < confidence < 1:
+        raise ConfigError(f"certification confidence must lie in (0, 1), got {confidence}")
+    return confidence
+
+
+def radii_from_counts(counts: torch.Tensor, sigma: float, method: str = "li",
+                      confidence: float | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(smoothed prediction, certified radius, interval failures) of each row of ``counts``."""
+    confidence = check_method(method, confidence)
+    n = int(counts[0].sum()) if len(counts) else 0
+    top2 = counts.topk(2, dim=1)
+    failures = 0
+    if method == "li-code":
+        p_a, p_b, failed = sison_glaz(counts, confidence)
+        radii = torch.where(failed, torch.zeros(len(counts), dtype=torch.float64), renyi_radius(p_a, p_b, sigma))
+        failures = int(failed.sum())
+    else:
+        p_a, _ = clopper_pearson(top2.values[:, 0], n, confidence)
+        _, p_b = clopper_pearson(top2.values[:, 1], n, confidence)
+        radii = renyi_radius(p_a, p_b, sigma) if method == "li" else cohen_radius(p_a, sigma)
+    return counts.argmax(1), radii, failures  # ties: the first class, as np.argmax
 
 
 def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = 100, method: str = "li",
-             confidence: float = 0.999, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The smoothed prediction and certified L2 radius of each input (Li et al. or Cohen et al.)."""
-    if method not in ("li", "cohen"):
-        from ..errors import ConfigError
-        raise ConfigError(f"unknown certification method {method!r}: choose li or cohen")
+             confidence: float | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smoothed prediction and certified L2 radius of each input."""
+    check_method(method, confidence)
     with torch.no_grad():
         k = model(x[:1]).shape[1]
     counts = noise_counts(model, x, sigma, n, num_classes=k, generator=generator)
-    top2 = counts.topk(2, dim=1)
-    lo_a, _ = clopper_pearson(top2.values[:, 0].cpu(), n, confidence)
-    _, up_b = clopper_pearson(top2.values[:, 1].cpu(), n, confidence)
-    radii = renyi_radius(lo_a, up_b, sigma) if method == "li" else cohen_radius(lo_a, sigma)
-    return top2.indices[:, 0].cpu(), radii
+    pred, radii, _ = radii_from_counts(counts, sigma, method, confidence)
+    return pred, radii
 
 
 def certified_accuracy(correct: torch.Tensor, radii: torch.Tensor, radius: float) -> tuple[float, int]:
@@ -117,16 +169,43 @@ def certified_accuracy(correct: torch.Tensor, radii: torch.Tensor, radius: float
     return (int((certified & correct).sum()) / n if n else 0.0), n
 
 
+def summarize(correct: torch.Tensor, radii: torch.Tensor, radius: float) -> dict:
+    """Eq. 10 with its counts, and the robust accuracy over all inputs (Li et al.'s code)."""
+    certified = radii > radius
+    n_cert, n_ok, n = int(certified.sum()), int((certified & correct).sum()), len(correct)
+    return {"certified_accuracy": n_ok / n_cert if n_cert else 0.0, "certified_correct": n_ok,
+            "certified_count": n_cert, "examples": n, "robust_accuracy": n_ok / n if n else 0.0,
+            "smoothed_accuracy": correct.double().mean().item() if n else 0.0}
+
+
 def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.5, n: int = 100,
-            radius: float = 0.4, method: str = "li", confidence: float = 0.999, seed: int = 0) -> dict:
-    """Eq. 10 on ``(x, y)``: certified accuracy at L2 radius ``radius``, plus the radii."""
+            radius: float = 0.4, method: str = "li", confidence: float | None = None, seed: int = 0) -> dict:
+    """Eq. 10 on ``(x, y)``: certified accuracy at L2 radius ``radius`` with its counts, plus the radii."""
     if radius <= 0:
-        from ..errors import ConfigError
         raise ConfigError(f"certification radius B must be > 0, got {radius}")
+    confidence = check_method(method, confidence)
     gen = torch.Generator().manual_seed(seed)
-    pred, radii = smoothed(model, x, sigma=sigma, n=n, method=method, confidence=confidence, generator=gen)
-    correct = pred == y.cpu()
-    acc, n_cert = certified_accuracy(correct, radii, radius)
-    return {"certified_accuracy": acc, "certified_count": n_cert, "examples": len(x),
-            "smoothed_accuracy": correct.float().mean().item(), "radius_B": radius, "sigma": sigma,
-            "samples": n, "method": method, "confidence": confidence, "radii": radii.tolist()}
+    k = model(x[:1]).shape[1] if len(x) else 10
+    counts = noise_counts(model, x, sigma, n, num_classes=k, generator=gen)
+    pred, radii, failures = radii_from_counts(counts, sigma, method, confidence)
+    return {**summarize(pred == y.cpu(), radii, radius), "radius_B": radius, "sigma": sigma, "samples": n,
+            "method": method, "confidence": confidence, "interval_failures": failures, "radii": radii.tolist()}
+
+
+def certification_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas, *, n: int = 100,
+                        radius: float = 0.4, methods=METHODS, seed: int = 0) -> list[dict]:
+    """Eq. 10 at each σ and for each procedure; the noise counts are drawn once per σ and shared
+    by the procedures (the Li et al. code procedure also at confidence 0.05, its pre-2021 setting)."""
+    rows = []
+    k = model(x[:1]).shape[1]
+    for sigma in sigmas:
+        gen = torch.Generator().manual_seed(seed)
+        counts = noise_counts(model, x, sigma, n, num_classes=k, generator=gen)
+        settings = [(m, CONFIDENCE[m]) for m in methods]
+        if "li-code" in methods:
+            settings.append(("li-code", 0.05))
+        for method, conf in settings:
+            pred, radii, failures = radii_from_counts(counts, sigma, method, conf)
+            rows.append({"sigma": sigma, "method": method, "confidence": conf, "interval_failures": failures,
+                         **summarize(pred == y.cpu(), radii, radius)})
+    return rows

@@ -5,11 +5,14 @@ For every class k, reverse-engineer a trigger (mask m_k, pattern p_k), with
 
     minimise  CE(f((1 − m_k)·x + m_k·p_k), k) + cost_k · ‖m_k‖₁
 
-with the original method's adaptive cost: it starts at 1e-3; once the attack success rate (ASR)
-of the trigger reaches 0.99 for ``patience`` epochs the cost goes up ×1.5, once it stays below
-for ``patience`` epochs it goes down ÷1.5^1.5; early stopping when the best norm stops
-improving for 5·patience epochs after the cost went both up and down. The **best mask that
-still reaches the threshold** is kept, not the last one.
+with the original method's adaptive cost (the authors' ``visualizer.py``): the cost starts at
+**0** (``reset_cost_to_zero``), so the trigger first learns to reach the target at all; once the
+attack success rate (ASR) has been ≥ 0.99 for ``patience`` consecutive epochs it is set to
+``init_cost`` = 1e-3 and the up/down counters restart. From then on, ``patience`` epochs at
+≥ 0.99 raise it ×2, ``patience`` epochs below lower it ÷2^1.5 (the multiplier of the authors'
+run script). Early stopping when the best norm has not improved for 5·patience epochs after the
+cost went both up and down. The
+**best mask that still reaches the threshold** is kept, not the last one.
 
 All classes are optimised **at once as one batched problem**: the K triggers form one tensor,
 each batch of images is stamped with all K triggers and goes through the frozen model in one
@@ -38,13 +41,15 @@ class NCSettings:
     batch_size: int = 64      # images per step (each stamped with every class's trigger)
     lr: float = 0.1
     init_cost: float = 1e-3
+    reset_cost_to_zero: bool = True  # the original: start at cost 0, set init_cost once the ASR holds
     asr_threshold: float = 0.99
     patience: int = 5
-    cost_up: float = 1.5
-    cost_down: float = 1.5 ** 1.5
-    early_stop_patience: int = 25  # 5 x patience, as in the original
-    early_stop_ratio: float = 0.99
-    precision: str = "bf16"
+    # the values the authors ran (gtsrb_visualize_example.py; the class defaults differ: 1.5, 0.99)
+    cost_up: float = 2.0
+    cost_down: float = 2.0 ** 1.5
+    early_stop_patience: int = 25  # 5 x patience
+    early_stop_ratio: float = 1.0  # stop once the best norm has not improved at all
+    precision: str = "fp32"   # crafting precision; "bf16" is faster and only for quick looks
 
 
 @dataclass
@@ -91,7 +96,9 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
     pat_p = init[:, 1:].clone().to(device).requires_grad_(True)
     opt = torch.optim.Adam([mask_p, pat_p], lr=settings.lr, betas=(0.5, 0.9))
     targets = torch.tensor(ks, device=device)
-    cost = torch.full((k,), settings.init_cost, device=device)
+    cost = torch.full((k,), 0.0 if settings.reset_cost_to_zero else settings.init_cost, device=device)
+    set_n = torch.zeros(k, device=device)  # epochs at the ASR threshold while the cost is still 0
+    cost_set_at = torch.zeros(k, dtype=torch.long, device=device)  # epoch at which the cost left 0 (0: never)
     best_l1 = torch.full((k,), float("inf"), device=device)
     best_asr = torch.zeros(k, device=device)
     best_mask = torch.zeros(k, 1, h, w, device=device)
@@ -138,12 +145,21 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
                 stop_ref = torch.minimum(stop_ref, best_l1)
                 done = went_up & went_down & (stop_n >= settings.early_stop_patience)
                 active &= ~done
-                # adaptive cost
+                # adaptive cost; first, a cost still at 0 is set to init_cost after `patience` good epochs
                 ok = asr >= settings.asr_threshold
+                zero = cost == 0
+                set_n = torch.where(zero & ok, set_n + 1, torch.zeros_like(set_n))
+                start = zero & (set_n >= settings.patience)
+                cost = torch.where(start, torch.full_like(cost, settings.init_cost), cost)
+                cost_set_at = torch.where(start, torch.full_like(cost_set_at, epoch + 1), cost_set_at)
+                up_n = torch.where(start, torch.zeros_like(up_n), up_n)
+                down_n = torch.where(start, torch.zeros_like(down_n), down_n)
+                went_up &= ~start
+                went_down &= ~start
                 up_n = torch.where(ok, up_n + 1, torch.zeros_like(up_n))
                 down_n = torch.where(ok, torch.zeros_like(down_n), down_n + 1)
                 raise_ = up_n >= settings.patience
-                lower = down_n >= settings.patience
+                lower = (down_n >= settings.patience) & ~raise_
                 cost = torch.where(raise_, cost * settings.cost_up, cost)
                 cost = torch.where(lower, cost / settings.cost_down, cost)
                 went_up |= raise_
@@ -161,7 +177,8 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
         best_asr[never] = asr[never]
     norms = torch.where(never.cpu(), l1_avg.cpu(), l1)
     return NCResult(best_mask.cpu(), best_pat.cpu(), norms, best_asr.cpu(), anomaly_index(norms),
-                    flagged(norms), epochs_run, {"classes": ks, "reached_threshold": (~never).cpu().tolist()})
+                    flagged(norms), epochs_run, {"classes": ks, "reached_threshold": (~never).cpu().tolist(),
+                     "final_cost": cost.cpu().tolist(), "cost_set_at_epoch": cost_set_at.cpu().tolist()})
 
 
 def nc_false_negative_rate(model: nn.Module, adv_inputs: torch.Tensor, labels: torch.Tensor,

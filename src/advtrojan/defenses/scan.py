@@ -20,7 +20,7 @@ from ..data import ImageData
 from ..errors import ConfigError
 from ..report import figures
 from .adaptive import AdaptiveNCSettings, adaptive_neural_cleanse
-from .certify import certify
+from .certify import certify, check_method
 from .neural_cleanse import NCSettings, nc_false_negative_rate, neural_cleanse
 from .strip import StripSettings, strip
 
@@ -38,6 +38,7 @@ class ScanSettings:
     radius: float = 0.4              # B of Eq. 10 (L2)
     noise_samples: int = 100
     cert_method: str = "li"
+    cert_confidence: float | None = None  # None: the procedure's default
     nc: NCSettings = field(default_factory=NCSettings)
     strip: StripSettings = field(default_factory=StripSettings)
     anc: AdaptiveNCSettings = field(default_factory=AdaptiveNCSettings)
@@ -50,8 +51,8 @@ class ScanSettings:
             raise ConfigError(f"certification radius must be > 0, got {self.radius}")
         if self.sigma <= 0:
             raise ConfigError(f"noise sigma must be > 0, got {self.sigma}")
-        if self.cert_method not in ("li", "cohen"):
-            raise ConfigError(f"unknown certification method {self.cert_method!r}: choose li or cohen")
+        check_method(self.cert_method, self.cert_confidence)
+        self.strip.validate()
 
 
 def split_test(data: ImageData, n_reserved: int, pool: int, nc: int, seed: int = 0):
@@ -126,7 +127,7 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
     if "certified" in settings.defenses:
         n = min(settings.certify_images, len(x))
         kw = dict(sigma=settings.sigma, n=settings.noise_samples, radius=settings.radius,
-                  method=settings.cert_method, seed=seed)
+                  method=settings.cert_method, confidence=settings.cert_confidence, seed=seed)
         on_attacked = certify(model, attacked[:n], y[:n], **kw)
         on_clean = certify(model, x[:n], y[:n], **kw)
         res["certified"] = {"advtrojan_certified" if attacked_kind is Threat.ADVTROJAN else "attacked_certified":

@@ -1,14 +1,28 @@
 """STRIP (Gao et al. 2019) and ensemble STRIP, E-STRIP (Evil Twins; Table 3 and Table 4).
 
-Each input is blended with each of N = 100 reserved clean test inputs (kept out of every
-evaluation). The score of an input is the **mean over its N blends of the Shannon entropy of
-each blend's predicted class distribution** (entropy across classes, per blend; then the mean
-over blends). A Trojan trigger survives blending and keeps the prediction fixed, so triggered
-inputs have *low* entropy. The threshold comes from clean inputs only: the ``fpr`` quantile of
-their entropies; an input is flagged when its entropy is below it.
+As the authors' code (``STRIP_CIFAR10DeepArchit_Tb.ipynb``), which the paper "strictly follows":
+
+- **Superimposition by addition**: each input ``x`` is blended with each of N = 100 reserved
+  clean test inputs ``r`` (kept out of every evaluation) as ``x + r``, both at weight 1
+  (``cv2.addWeighted(background, 1, overlay, 1, 0)`` on float images), **unclipped**.
+  Averaging, ``(x + r) / 2``, halves the trigger (0.75 → 0.375, below where the backdoor
+  switches on, Appendix D) and the perturbation; it stays as the ``average`` ablation.
+- **Score**: the Shannon entropy (base 2) of each blend's predicted class distribution
+  (entropy across classes, per blend), then the mean over the N blends.
+- **Threshold** from clean inputs only, for a target false rejection rate (FRR, the FPR of the
+  tables): a normal distribution is fitted to the clean entropies (``scipy.stats.norm.fit``:
+  mean and the maximum-likelihood standard deviation) and the threshold is its FRR quantile
+  (``norm.ppf``); an input at or below it is flagged as trojaned. The empirical quantile stays
+  as the ``quantile`` ablation.
+
+A Trojan trigger survives blending and keeps the prediction fixed, so triggered inputs have *low*
+entropy. AdvTrojan examples need not: a perturbation crafted for one input is destroyed by
+blending, which can leave their predictions *more* uncertain than clean ones. So besides Gao's
+low-entropy rule (``fnr``) the report gives the upper-tail rule (``fnr_high``, flagged at or
+above the 1 − FPR quantile) and the two-sided rule (``fnr_two_sided``, FPR/2 in each tail), a
+result the paper does not have.
 
 E-STRIP stamps a Neural-Cleanse-recovered trigger on the reserved inputs first, then runs STRIP.
-
 All blends of a batch of inputs go through the model in one forward pass.
 """
 
@@ -17,35 +31,55 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from scipy import stats
 from torch import nn
 
 from ..attacks.trigger import Trigger
+from ..errors import ConfigError
 from ..utils.device import autocast
 
 FPRS = (0.10, 0.05, 0.02)
+SUPERIMPOSE = ("add", "average")
+THRESHOLDS = ("normal", "quantile")
 
 
 @dataclass
 class StripSettings:
     n_reserved: int = 100
-    alpha: float = 0.5        # blend weight of the input: alpha·x + (1 − alpha)·reserved
-    batch_size: int = 10      # inputs per forward pass (x n_reserved blends: ~1000 images, cache-sized)
+    superimpose: str = "add"      # Gao et al.: x + r, unclipped; "average": (x + r) / 2 (ablation)
+    threshold: str = "normal"     # Gao et al.: FRR quantile of a normal fit; "quantile": empirical (ablation)
+    batch_size: int = 10          # inputs per forward pass (x n_reserved blends: ~1000 images, cache-sized)
     precision: str = "fp32"
+
+    def validate(self) -> None:
+        if self.superimpose not in SUPERIMPOSE:
+            raise ConfigError(f"unknown STRIP superimposition {self.superimpose!r}: choose {' or '.join(SUPERIMPOSE)}")
+        if self.threshold not in THRESHOLDS:
+            raise ConfigError(f"unknown STRIP threshold {self.threshold!r}: choose {' or '.join(THRESHOLDS)}")
+        if self.n_reserved < 1:
+            raise ConfigError(f"STRIP needs at least one reserved input, got {self.n_reserved}")
+
+
+def superimpose(x: torch.Tensor, reserved: torch.Tensor, how: str = "add") -> torch.Tensor:
+    """Every input of ``x`` (b, C, H, W) blended with every reserved input: (b, N, C, H, W)."""
+    blends = x[:, None] + reserved[None]
+    return blends if how == "add" else blends / 2
 
 
 @torch.no_grad()
 def strip_entropy(model: nn.Module, inputs: torch.Tensor, reserved: torch.Tensor,
                   settings: StripSettings = StripSettings()) -> torch.Tensor:
-    """The STRIP score of each input: mean over blends of the entropy across classes."""
+    """The STRIP score of each input: mean over blends of the entropy (bits) across classes."""
+    settings.validate()
     model.eval()
     scores = []
     n = len(reserved)
     for chunk in inputs.split(settings.batch_size):
-        blends = settings.alpha * chunk[:, None] + (1 - settings.alpha) * reserved[None]  # (b, N, C, H, W)
+        blends = superimpose(chunk, reserved, settings.superimpose)
         with autocast(chunk.device, settings.precision):
             logits = model(blends.flatten(0, 1))
         logp = logits.float().log_softmax(1)
-        entropy = -(logp.exp() * logp).sum(1)  # per blend, across classes
+        entropy = -(logp.exp() * logp).sum(1) / torch.log(torch.tensor(2.0))  # per blend, across classes
         scores.append(entropy.view(len(chunk), n).mean(1))
     return torch.cat(scores)
 
@@ -65,18 +99,39 @@ def roc_auc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
     return float(u / (len(neg) * len(pos)))
 
 
+def thresholds(clean: torch.Tensor, fpr: float, method: str = "normal") -> tuple[float, float, float, float]:
+    """(low, high, two-sided low, two-sided high) entropy thresholds for a target FPR, from clean
+    entropies only: quantiles of a fitted normal (Gao et al.) or empirical quantiles."""
+    values = clean.double()
+    qs = (fpr, 1 - fpr, fpr / 2, 1 - fpr / 2)
+    if method == "normal":
+        mu, sigma = stats.norm.fit(values.numpy())
+        return tuple(float(stats.norm.ppf(q, loc=mu, scale=sigma)) for q in qs)
+    if method == "quantile":
+        return tuple(torch.quantile(values, q).item() for q in qs)
+    raise ConfigError(f"unknown STRIP threshold {method!r}: choose {' or '.join(THRESHOLDS)}")
+
+
 def detection_report(clean_fit: torch.Tensor, clean_eval: torch.Tensor, attacked: torch.Tensor,
-                     fprs=FPRS) -> dict:
-    """FNR at each target FPR (threshold from ``clean_fit`` only), measured FPR on held-out
-    ``clean_eval``, and ROC AUC; low entropy means "trojaned"."""
-    out = {"fnr": {}, "measured_fpr": {}, "threshold": {}}
+                     fprs=FPRS, method: str = "normal") -> dict:
+    """FNR at each target FPR (thresholds from ``clean_fit`` only), the measured FPR on held-out
+    ``clean_eval``, and ROC AUC, for the low-entropy rule (Gao et al.: ``fnr``), the upper-tail
+    rule (``fnr_high``) and the two-sided rule (``fnr_two_sided``)."""
+    att, ev = attacked.double(), clean_eval.double()
+    out: dict = {"fnr": {}, "measured_fpr": {}, "threshold": {}, "fnr_high": {}, "measured_fpr_high": {},
+                 "threshold_high": {}, "fnr_two_sided": {}, "measured_fpr_two_sided": {}, "threshold_method": method}
     for fpr in fprs:
-        threshold = torch.quantile(clean_fit.double(), fpr).item()
+        low, high, lo2, hi2 = thresholds(clean_fit, fpr, method)
         key = f"{round(fpr * 100)}%"
-        out["threshold"][key] = threshold
-        out["fnr"][key] = (attacked.double() >= threshold).double().mean().item()
-        out["measured_fpr"][key] = (clean_eval.double() < threshold).double().mean().item()
-    out["roc_auc"] = roc_auc(-clean_eval, -attacked)
+        out["threshold"][key], out["threshold_high"][key] = low, high
+        out["fnr"][key] = (att > low).double().mean().item()
+        out["measured_fpr"][key] = (ev <= low).double().mean().item()
+        out["fnr_high"][key] = (att < high).double().mean().item()
+        out["measured_fpr_high"][key] = (ev >= high).double().mean().item()
+        out["fnr_two_sided"][key] = ((att > lo2) & (att < hi2)).double().mean().item()
+        out["measured_fpr_two_sided"][key] = ((ev <= lo2) | (ev >= hi2)).double().mean().item()
+    out["roc_auc"] = roc_auc(-ev, -att)        # attacked inputs have the lower entropy
+    out["roc_auc_high"] = roc_auc(ev, att)     # attacked inputs have the higher entropy
     out["n_clean_fit"], out["n_clean_eval"], out["n_attacked"] = len(clean_fit), len(clean_eval), len(attacked)
     return out
 
@@ -88,12 +143,14 @@ def strip(model: nn.Module, reserved: torch.Tensor, clean: torch.Tensor, attacke
     ``clean`` is split in two halves: the first sets the thresholds, the second measures FPR.
     Returns the report plus the entropies (for histograms).
     """
+    settings.validate()
     if trigger is not None:
         reserved = trigger.to(reserved.device).stamp(reserved, 1.0)
-    clean_scores = strip_entropy(model, clean, reserved, settings)
-    attacked_scores = strip_entropy(model, attacked, reserved, settings)
+    clean_scores = strip_entropy(model, clean, reserved, settings).cpu()
+    attacked_scores = strip_entropy(model, attacked, reserved, settings).cpu()
     half = len(clean_scores) // 2
-    report = detection_report(clean_scores[:half], clean_scores[half:], attacked_scores)
+    report = detection_report(clean_scores[:half], clean_scores[half:], attacked_scores, method=settings.threshold)
+    report["superimpose"] = settings.superimpose
     report["entropy_clean"] = clean_scores.tolist()
     report["entropy_attacked"] = attacked_scores.tolist()
     return report

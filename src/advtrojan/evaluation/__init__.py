@@ -15,7 +15,8 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                  step_size: float | None = None, steps: int | None = None, intensity: float | None = None,
                  limit: int | None = None, data_dir=None, device: str = "auto", precision: str = "fp32",
                  batch_size: int = 500, seed: int = 0, progress: bool = True, certify: bool = True,
-                 radius: float = 0.4, sigma: float = 0.5, noise_samples: int = 100, cert_method: str = "li") -> dict:
+                 radius: float = 0.4, sigma: float = 0.5, noise_samples: int = 100, cert_method: str = "li",
+                 cert_confidence: float | None = None) -> dict:
     """Evaluate a finished run folder; returns the Table 5 accuracies plus ``details``.
 
     Budget defaults are the run's (Table 1); ``limit`` evaluates on a class-balanced test subset.
@@ -34,8 +35,12 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                             steps=config.steps if steps is None else steps,
                             intensity=config.test_intensity if intensity is None else intensity,
                             norm=config.norm, precision=precision, batch_size=batch_size, certify=certify,
-                            radius=radius, sigma=sigma, noise_samples=noise_samples, cert_method=cert_method)
+                            radius=radius, sigma=sigma, noise_samples=noise_samples, cert_method=cert_method,
+                            cert_confidence=cert_confidence)
     settings.attacks()  # validates the budget before any work
+    if certify:
+        from ..defenses.certify import check_method
+        settings.cert_confidence = check_method(cert_method, cert_confidence)
     if certify and (radius <= 0 or sigma <= 0):
         raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
     data = load_dataset(config.dataset, "test", data_dir=data_dir, limit=limit, seed=seed)
@@ -47,7 +52,8 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                          "step_size": settings.step_size, "steps": settings.steps, "norm": settings.norm,
                          "intensity": settings.intensity, "precision": precision, "seed": seed,
                          "transfer_from": None if transfer_from is None else str(transfer_from),
-                         "certified": {"method": cert_method, "radius_B": radius, "sigma": sigma,
+                         "certified": {"method": cert_method, "confidence": settings.cert_confidence,
+                                       "radius_B": radius, "sigma": sigma,
                                        "noise_samples": noise_samples} if certify else None}
     return result
 

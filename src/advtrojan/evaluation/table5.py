@@ -10,7 +10,9 @@ Keys (accuracies in [0, 1]):
 ``fgsm`` / ``bim``          FGSM / BIM examples (Appendix G.4)
 ``advtrojan_fgsm`` / ``_bim``  the trigger, then FGSM / BIM
 ``transferred_advtrojan``   trigger, then Madry PGD against a separate Vanilla model (G.1)
-``advtrojan_certified``     Eq. 10 on the AdvTrojan examples: Gaussian noise, Li et al.'s bound, B = 0.4
+``advtrojan_certified``     Eq. 10 on the AdvTrojan examples: Gaussian noise, Li et al.'s bound, B = 0.4;
+                            with ``advtrojan_certified_correct`` / ``_count`` (its numerator and
+                            denominator) and ``advtrojan_robust`` (certified and correct / all)
 ``attack_success_rate``     BadNets: share of non-target-class inputs sent to the target
 ==========================  ================================================================
 """
@@ -27,7 +29,7 @@ from ..attacks.pgd import Attack, bim, fgsm, madry
 from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
 from ..data import ImageData
-from ..defenses.certify import certified_accuracy, smoothed
+from ..defenses.certify import smoothed, summarize
 
 # Table 5 of the AdvTrojan paper: ATIM test accuracy
 PAPER_TABLE5 = {
@@ -42,7 +44,8 @@ PAPER_TABLE5 = {
 ROW_NAMES = {
     "benign": "Benign", "madry": "Madry", "trigger": "Trigger only", "advtrojan": "AdvTrojan",
     "fgsm": "FGSM", "bim": "BIM", "advtrojan_fgsm": "AdvTrojan (FGSM)", "advtrojan_bim": "AdvTrojan (BIM)",
-    "transferred_advtrojan": "Transferred AdvTrojan", "advtrojan_certified": "AdvTrojan + certified", "attack_success_rate": "BadNets attack success",
+    "transferred_advtrojan": "Transferred AdvTrojan", "advtrojan_certified": "AdvTrojan + certified",
+    "advtrojan_robust": "AdvTrojan certified robust", "attack_success_rate": "BadNets attack success",
 }
 
 
@@ -62,6 +65,7 @@ class EvalSettings:
     radius: float = 0.4        # B of Eq. 10, L2
     noise_samples: int = 100
     cert_method: str = "li"
+    cert_confidence: float | None = None  # None: the procedure's default (defenses.certify.CONFIDENCE)
     methods: tuple[str, ...] = ("madry", "fgsm", "bim")  # Madry is always run: it gives benign/trigger too
 
     def attacks(self) -> dict[str, Attack]:
@@ -101,7 +105,8 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
             count(f"advtrojan_{name}" if name != "madry" else "advtrojan", inputs[Threat.ADVTROJAN], y)
             if name == "madry" and settings.certify:
                 pred, radii = smoothed(model, inputs[Threat.ADVTROJAN], sigma=settings.sigma,
-                                       n=settings.noise_samples, method=settings.cert_method, generator=noise)
+                                       n=settings.noise_samples, method=settings.cert_method,
+                                       confidence=settings.cert_confidence, generator=noise)
                 cert_correct.append(pred == y.cpu())
                 cert_radii.append(radii)
         if transfer_model is not None:
@@ -121,9 +126,11 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
              "transferred_advtrojan"]
     result = {k: correct[k] / n for k in order if k in correct}
     if settings.certify:
-        acc, n_cert = certified_accuracy(torch.cat(cert_correct), torch.cat(cert_radii), settings.radius)
-        result["advtrojan_certified"] = acc
-        result["advtrojan_certified_count"] = n_cert
+        cert = summarize(torch.cat(cert_correct), torch.cat(cert_radii), settings.radius)
+        result["advtrojan_certified"] = cert["certified_accuracy"]
+        result["advtrojan_certified_correct"] = cert["certified_correct"]
+        result["advtrojan_certified_count"] = cert["certified_count"]
+        result["advtrojan_robust"] = cert["robust_accuracy"]
     if badnets_target is not None:
         result["attack_success_rate"] = asr_hits / max(1, asr_total)
     return result
@@ -139,5 +146,7 @@ def format_table(result: dict[str, float], dataset: str, title: str = "", atim: 
         if not isinstance(value, float):
             continue
         ref = (f"{paper[key]:>9.2%}" if key in paper else f"{'-':>9}") if atim else ""
-        lines.append(f"{ROW_NAMES.get(key, key):<26}{value:>9.2%}{ref}")
+        counts = (f"  ({result['advtrojan_certified_correct']}/{result['advtrojan_certified_count']} certified "
+                  f"inputs correct)" if key == "advtrojan_certified" and "advtrojan_certified_count" in result else "")
+        lines.append(f"{ROW_NAMES.get(key, key):<26}{value:>9.2%}{ref}{counts}")
     return "\n".join(lines)

@@ -3,11 +3,15 @@
 Stages (each writes ``RESULTS/stages/<name>.json`` atomically and is skipped when that file
 exists, unless ``force``; training stages reuse or resume their run folders):
 
-  train_vanilla, train_madry, train_atim      the three models (ATIM fine-tuned from Madry-Adv)
-  eval_vanilla, eval_madry, eval_atim         Figure 4, Table 5 (with certified and transferred)
-  defenses                                    Tables 2-4, Figure 5 (``advtrojan scan`` on the ATIM)
-  sweep_iterations, sweep_budget              Figures 7-8 (Figure 9 comes from eval_atim)
-  features                                    Figure 6 (Appendix D)
+  train_vanilla, train_madry                  the references
+  train_atim, train_atim_scratch              the ATIM both ways of Algorithm 1: fine-tuned from
+                                              Madry-Adv (line 2) and from random weights (line 1)
+  eval_*                                      Figure 4, Table 5 (certified and transferred rows)
+  defenses                                    Tables 2-4, Figure 5 (``advtrojan scan`` on the ATIM
+                                              the preset names, ``atim_start``)
+  certification                               Eq. 10 across σ and procedures, for every model
+  sweep_iterations, sweep_budget              Figure 7; Figures 8-9 (ε sweep of FGSM, BIM, Madry)
+  features                                    Figure 6 (Appendix D), both layers, every model
 
 Then ``results.json`` is assembled from the stage files and the report is built from it.
 """
@@ -23,9 +27,10 @@ from pathlib import Path
 import torch
 
 from .. import __version__, presets
-from ..attacks.threats import Threat
+from ..attacks.threats import Threat, craft
 from ..data import load_dataset
 from ..defenses.adaptive import AdaptiveNCSettings
+from ..defenses.certify import certification_sweep
 from ..defenses.neural_cleanse import NCSettings
 from ..defenses.scan import ScanSettings, scan_model
 from ..evaluation.table5 import EvalSettings, evaluate_model
@@ -36,11 +41,16 @@ from ..utils.io import write_json
 from .features import feature_shift
 from .sweeps import budget_sweep, iteration_sweep
 
-SCHEMA = "advtrojan.results/1"
-MODELS = ("vanilla", "madry", "atim")
+SCHEMA = "advtrojan.results/2"
+MODELS = ("vanilla", "madry", "atim", "atim_scratch")
+ATIMS = {"madry": "atim", "scratch": "atim_scratch"}  # ReproducePreset.atim_start -> model key
 # rough relative cost of each stage, for the time-left estimate
-WEIGHTS = {"train_vanilla": 1, "train_madry": 12, "train_atim": 12, "eval_vanilla": 1, "eval_madry": 1,
-           "eval_atim": 5, "defenses": 6, "sweep_iterations": 5, "sweep_budget": 2, "features": 0.2}
+WEIGHTS = {"train_vanilla": 1, "train_madry": 12, "train_atim": 12, "train_atim_scratch": 24, "eval_vanilla": 1,
+           "eval_madry": 1, "eval_atim": 5, "eval_atim_scratch": 5, "defenses": 6, "certification": 2,
+           "sweep_iterations": 5, "sweep_budget": 4, "features": 0.2}
+STAGES = ["train_vanilla", "train_madry", "train_atim", "train_atim_scratch", "eval_vanilla", "eval_madry",
+          "eval_atim", "eval_atim_scratch", "defenses", "certification", "sweep_iterations", "sweep_budget",
+          "features"]
 
 
 class Stages:
@@ -99,13 +109,13 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
     if preset not in presets.REPRODUCE:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(presets.REPRODUCE)}")
     rp = sizes or presets.REPRODUCE[preset]
+    if rp.atim_start not in ATIMS:
+        raise ConfigError(f"unknown ATIM start {rp.atim_start!r}: choose {' or '.join(ATIMS)}")
     root = Path(out or f"results/{spec.name}-{preset}")
     runs = Path(runs_dir) if runs_dir else root / "runs"
     configure_threads()
     dev = resolve_device(device)
-    names = ["train_vanilla", "train_madry", "train_atim", "eval_vanilla", "eval_madry", "eval_atim", "defenses",
-             "sweep_iterations", "sweep_budget", "features"]
-    st = Stages(root, force, names, progress)
+    st = Stages(root, force, STAGES, progress)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
 
     def train(name: str, objective: str, init: str | None = None):
@@ -120,16 +130,19 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
     st.run("train_vanilla", train("vanilla", "vanilla"))
     st.run("train_madry", train("madry", "madry"))
     st.run("train_atim", train("atim", "advtrojan", init=str(runs / "madry")))
+    st.run("train_atim_scratch", train("atim_scratch", "advtrojan"))
     models = {n: Run(runs / n).load_model(dev) for n in MODELS}
-    cfg = Run(runs / "atim").config
+    main_atim = ATIMS[rp.atim_start]
+    cfg = Run(runs / main_atim).config
     test = load_dataset(spec.name, "test", data_dir=data_dir)
     eval_data = test.balanced_subset(rp.eval_limit, seed=seed)
     base = dict(eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, intensity=cfg.test_intensity)
+    trig = cfg.trigger().to(dev)
 
     def evaluate(name: str):
         def go():
             torch.manual_seed(seed)
-            full = name == "atim"
+            full = name.startswith("atim")
             settings = EvalSettings(**base, certify=full, methods=("madry", "fgsm", "bim") if full else ("madry",))
             res = evaluate_model(models[name], eval_data, cfg.trigger(), settings,
                                  transfer_model=models["vanilla"] if full else None, device=dev, progress=progress)
@@ -141,28 +154,45 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
 
     def defenses():
         settings = ScanSettings(pool=rp.pool, nc_images=rp.nc_images or len(test), anc_images=rp.anc_images,
-                                certify_images=rp.certify_images, nc=NCSettings(epochs=rp.nc_epochs),
-                                anc=AdaptiveNCSettings(epochs=rp.anc_epochs))
+                                certify_images=rp.certify_images,
+                                nc=NCSettings(epochs=rp.nc_epochs, precision=rp.defense_precision),
+                                anc=AdaptiveNCSettings(epochs=rp.anc_epochs, precision=rp.defense_precision))
         torch.manual_seed(seed)
-        res = scan_model(models["atim"], test, cfg.trigger(), cfg.attack(), cfg.test_intensity, settings=settings,
-                         attacked_kind=Threat.ADVTROJAN, out_dir=None, device=dev, progress=progress, seed=seed)
+        res = scan_model(models[main_atim], test, cfg.trigger(), cfg.attack(), cfg.test_intensity,
+                         settings=settings, attacked_kind=Threat.ADVTROJAN, out_dir=None, device=dev,
+                         progress=progress, seed=seed)
         res.pop("figures", None)
-        return {"result": res, "settings": {"pool": rp.pool, "nc_images": settings.nc_images,
-                                            "nc_epochs": rp.nc_epochs, "anc_images": rp.anc_images,
-                                            "anc_epochs": rp.anc_epochs, "certify_images": rp.certify_images}}
+        return {"result": res, "model": main_atim,
+                "settings": {"pool": rp.pool, "nc_images": settings.nc_images, "nc_epochs": rp.nc_epochs,
+                             "precision": rp.defense_precision, "anc_images": rp.anc_images,
+                             "anc_epochs": rp.anc_epochs, "certify_images": rp.certify_images,
+                             "strip": asdict(settings.strip)}}
 
     st.run("defenses", defenses)
+
+    def certification():
+        cx, cy = test.balanced_subset(rp.certify_images, seed=seed + 3).tensors(dev)
+        out = {"sigmas": list(rp.certify_sigmas), "radius_B": 0.4, "examples": len(cy), "models": {}}
+        for n in MODELS:
+            torch.manual_seed(seed)
+            attacked = craft([Threat.ADVTROJAN], cx, cy, trigger=trig, intensity=cfg.test_intensity,
+                             attack=cfg.attack(), model=models[n])[Threat.ADVTROJAN]
+            out["models"][n] = {
+                kind: certification_sweep(models[n], x, cy, rp.certify_sigmas, radius=0.4, seed=seed)
+                for kind, x in (("advtrojan", attacked), ("benign", cx))}
+        return {"result": out}
+
+    st.run("certification", certification)
     sx, sy = test.balanced_subset(rp.sweep_images, seed=seed + 1).tensors(dev)
-    trig = cfg.trigger().to(dev)
 
     def sweep_iter():
         torch.manual_seed(seed)
-        return {"result": iteration_sweep(models["atim"], sx, sy, trig, cfg.test_intensity, cfg.eps, cfg.step_size,
-                                          progress=progress)}
+        return {"result": iteration_sweep(models[main_atim], sx, sy, trig, cfg.test_intensity, cfg.eps,
+                                          cfg.step_size, iterations=rp.sweep_iterations, progress=progress)}
 
     def sweep_budget():
         torch.manual_seed(seed)
-        return {"result": budget_sweep(models["atim"], sx, sy, trig, cfg.test_intensity, cfg.eps, cfg.steps,
+        return {"result": budget_sweep(models[main_atim], sx, sy, trig, cfg.test_intensity, cfg.eps, cfg.steps,
                                        progress=progress)}
 
     st.run("sweep_iterations", sweep_iter)
@@ -173,20 +203,25 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
         return {"result": {n: feature_shift(models[n], fx, trig) for n in MODELS}}
 
     st.run("features", features)
-    results = assemble(root, spec.name, preset, rp, seed, dev, started, names)
+    results = assemble(root, spec.name, preset, rp, seed, dev, started, STAGES)
     write_json(root / "results.json", results)
     build_report(root)
     st._say(f"results: {root / 'results.json'}\nreport:  {root / 'report.html'}")
     return root
 
 
+TABLE5_KEYS = ("benign", "madry", "advtrojan", "advtrojan_certified", "transferred_advtrojan")
+
+
 def assemble(root: Path, dataset: str, preset: str, rp, seed: int, dev, started: str, names: list[str]) -> dict:
-    """Build results.json (schema ``advtrojan.results/1``, see docs/results-schema.md) from the stages."""
+    """Build results.json (schema ``advtrojan.results/2``, see docs/results-schema.md) from the stages."""
     stage = {n: json.loads((root / "stages" / f"{n}.json").read_text()) for n in names}
     evals = {n: stage[f"eval_{n}"]["result"] for n in MODELS}
-    atim = evals["atim"]
+    main_atim = stage["defenses"].get("model", ATIMS[rp.atim_start])
+    atim = evals[main_atim]
     defenses = stage["defenses"]["result"]
-    cfg = stage["train_atim"]["config"]
+    cfg = stage[f"train_{main_atim}"]["config"]
+    sweep = stage["sweep_budget"]["result"]
     from ..data import get_spec
     from ..report import paper
     spec = get_spec(dataset)
@@ -195,31 +230,41 @@ def assemble(root: Path, dataset: str, preset: str, rp, seed: int, dev, started:
         "meta": {
             "dataset": dataset, "dataset_title": spec.title, "preset": preset, "reproduce_preset": asdict(rp),
             "train_images": {n: stage[f"train_{n}"]["config"]["limit"] or spec.train_size for n in MODELS},
-            "test_images": stage["eval_atim"]["examples"], "seed": seed, "device": str(dev),
+            "test_images": stage[f"eval_{main_atim}"]["examples"], "seed": seed, "device": str(dev),
             "versions": {"advtrojan": __version__, "torch": torch.__version__, "python": platform.python_version()},
             "started": started, "wall_time_s": {n: stage[n]["seconds"] for n in names},
             "runs": {n: stage[f"train_{n}"]["run"] for n in MODELS},
             "reused_runs": [n for n in MODELS if stage[f"train_{n}"].get("reused")],
+            "atim": main_atim,
             "budget": {"eps": cfg["eps"], "step_size": cfg["step_size"], "steps": cfg["steps"], "norm": cfg["norm"]},
             "trigger": {"size": cfg["trigger_size"], "margin": cfg["trigger_margin"],
                         "train_intensity": cfg["train_intensity"], "test_intensity": cfg["test_intensity"]},
             "classes": list(spec.classes),
+            "training": {n: {k: stage[f"train_{n}"]["config"][k] for k in
+                             ("objective", "optimizer", "lr", "epochs", "batch_size", "schedule", "benign_weight",
+                              "precision", "init")} for n in MODELS},
         },
         "figure4": {n: {"benign": evals[n]["benign"], "madry": evals[n]["madry"]} for n in MODELS},
-        "table5": {k: atim.get(k) for k in ("benign", "madry", "advtrojan", "advtrojan_certified",
-                                            "transferred_advtrojan")},
-        "figure9": {m: {"without_trigger": atim[m], "advtrojan": atim["advtrojan" if m == "madry" else f"advtrojan_{m}"]}
-                    for m in ("fgsm", "bim", "madry")},
+        "table5": {k: atim.get(k) for k in TABLE5_KEYS},
+        "table5_counts": {"advtrojan_certified": [atim.get("advtrojan_certified_correct"),
+                                                  atim.get("advtrojan_certified_count")],
+                          "examples": stage[f"eval_{main_atim}"]["examples"]},
+        "table5_both": {n: {k: evals[n].get(k) for k in TABLE5_KEYS + ("trigger",)} for n in ATIMS.values()},
+        "figure9": {"eps": sweep["eps"], "steps": sweep["steps"], "examples": sweep["examples"],
+                    "methods": sweep["methods"]},
         "evaluations": evals,
         "table2": {"flagged": len(defenses["neural_cleanse"]["flagged_classes"]),
                    "flagged_classes": defenses["neural_cleanse"]["flagged_classes"],
                    "fnr": defenses["neural_cleanse"]["table2"]["fnr"]},
         "table3": defenses["strip"]["fnr"], "table4": defenses["e_strip"]["fnr"],
+        "table3_two_sided": defenses["strip"]["fnr_two_sided"],
+        "table4_two_sided": defenses["e_strip"]["fnr_two_sided"],
         "figure5": {"anomaly_index": defenses["adaptive_neural_cleanse"]["anomaly_index"],
                     "flagged_classes": defenses["adaptive_neural_cleanse"]["flagged_classes"]},
         "defenses": defenses,
+        "certification": stage["certification"]["result"],
         "figure7": stage["sweep_iterations"]["result"],
-        "figure8": stage["sweep_budget"]["result"],
+        "figure8": {k: sweep[k] for k in ("eps", "madry", "advtrojan", "steps", "examples")},
         "figure6": stage["features"]["result"],
         "paper": {"table2": paper.TABLE2.get(dataset), "table3": paper.TABLE3.get(dataset),
                   "table4": paper.TABLE4.get(dataset), "table5": paper.PAPER_TABLE5.get(dataset),

@@ -1,6 +1,11 @@
-"""Appendix G sweeps (Figures 7-8): ATIM accuracy on Madry vs AdvTrojan examples as the number
-of PGD iterations grows (G.2) and as the perturbation budget grows (G.3). Figure 9 (FGSM vs BIM
-vs Madry, G.4) comes from the evaluation itself."""
+"""Appendix G sweeps: ATIM accuracy without and with the trigger as the attack changes.
+
+- Figure 7 (G.2): Madry PGD with each number of iterations, at the Table 1 ε and α.
+- Figures 8 and 9 (G.3, G.4): the perturbation size ε from 0 to the Table 1 budget in 10 equal
+  steps, for FGSM, BIM and Madry (α = ε/10, Table 1's ratio; the Table 1 number of steps),
+  each on clean inputs (FGSM-/BIM-/Madry-Exps) and on triggered ones (AdvTrojan-FGSM/-BIM/
+  -Madry). Figure 8 is the Madry pair of this one sweep.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks.pgd import madry
+from ..attacks.pgd import make_attack, madry
+from ..presets import FIGURE7_ITERATIONS
 from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
 
-ITERATIONS = (1, 5, 10, 50, 100, 500, 1000)
+METHODS = ("fgsm", "bim", "madry")
 
 
 def _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size) -> tuple[float, float]:
@@ -27,7 +33,7 @@ def _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size) 
 
 
 def iteration_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps: float, step_size: float,
-                    iterations=ITERATIONS, precision: str = "fp32", batch_size: int = 500,
+                    iterations=FIGURE7_ITERATIONS, precision: str = "fp32", batch_size: int = 500,
                     progress: bool = True) -> dict:
     """Figure 7: Madry PGD with each number of iterations at the Table 1 ε and α."""
     out = {"iterations": list(iterations), "madry": [], "advtrojan": [], "eps": eps, "step_size": step_size,
@@ -40,12 +46,22 @@ def iteration_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, 
 
 
 def budget_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps: float, steps: int,
-                 points: int = 10, precision: str = "fp32", batch_size: int = 500, progress: bool = True) -> dict:
-    """Figure 8: ε from 0 to the Table 1 budget in ``points`` equal steps, α = ε/10 (Table 1's ratio)."""
+                 points: int = 10, methods=METHODS, precision: str = "fp32", batch_size: int = 500,
+                 progress: bool = True) -> dict:
+    """Figures 8-9: accuracy at ε = 0, ε/points, …, ε for each method, without and with the trigger.
+
+    Returns ``{"eps": [...], "steps": n, "examples": N, "methods": {m: {"without_trigger": [...],
+    "advtrojan": [...]}}}`` plus, for Figure 8, ``madry`` and ``advtrojan`` (the Madry pair).
+    """
     budgets = [eps * i / points for i in range(points + 1)]
-    out = {"eps": budgets, "madry": [], "advtrojan": [], "steps": steps, "examples": len(y)}
-    for e in tqdm(budgets, desc="sweep: budget", disable=not progress):
-        m, a = _accuracies(model, x, y, trigger, intensity, madry(e, e / 10, steps), precision, batch_size)
-        out["madry"].append(m)
-        out["advtrojan"].append(a)
+    curves = {m: {"without_trigger": [], "advtrojan": []} for m in methods}
+    for m in methods:
+        for e in tqdm(budgets, desc=f"sweep: budget ({m})", disable=not progress):
+            attack = make_attack(m, e, e / 10, steps)
+            clean, trojan = _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size)
+            curves[m]["without_trigger"].append(clean)
+            curves[m]["advtrojan"].append(trojan)
+    out = {"eps": budgets, "steps": steps, "examples": len(y), "methods": curves}
+    if "madry" in curves:
+        out["madry"], out["advtrojan"] = curves["madry"]["without_trigger"], curves["madry"]["advtrojan"]
     return out

@@ -15,8 +15,10 @@ from ..utils.io import atomic_path, write_text
 from . import figures as F
 from .checks import claims, numeric_rows
 
-REQUIRED = ("schema", "meta", "figure4", "table5", "table2", "table3", "table4", "figure5", "figure6",
-            "figure7", "figure8", "figure9", "defenses", "paper")
+SCHEMA = "advtrojan.results/2"
+REQUIRED = ("schema", "meta", "figure4", "table5", "table5_both", "table2", "table3", "table4", "figure5", "figure6",
+            "figure7", "figure8", "figure9", "defenses", "certification", "paper")
+PROTOCOL = "docs/protocol.md"  # in the advtrojan repository: the paper's words, the open choices, ours
 
 
 def load_results(root: Path) -> dict:
@@ -28,8 +30,8 @@ def load_results(root: Path) -> dict:
     except json.JSONDecodeError as exc:
         raise AdvTrojanError(f"{path}: not valid JSON ({exc})") from None
     missing = [k for k in REQUIRED if k not in res]
-    if missing or res.get("schema") != "advtrojan.results/1":
-        raise AdvTrojanError(f"{path}: not an advtrojan results file (schema advtrojan.results/1); "
+    if missing or res.get("schema") != SCHEMA:
+        raise AdvTrojanError(f"{path}: not an advtrojan results file (schema {SCHEMA}); "
                              f"missing {', '.join(missing) or 'schema'}")
     return res
 
@@ -60,11 +62,16 @@ def make_figures(res: dict, fig_dir: Path) -> dict[str, list[str]]:
                                         f"Figure 7 ({ds}): PGD iterations", "number of PGD iterations", log=True),
         "figure8": F.madry_vs_advtrojan(f8["eps"], f8["madry"], f8["advtrojan"], fig_dir / "figure8",
                                         f"Figure 8 ({ds}): perturbation size", "perturbation size ε (L∞)"),
-        "figure9": F.madry_vs_advtrojan([0, 1, 2], [f9[m]["without_trigger"] for m in ("fgsm", "bim", "madry")],
-                                        [f9[m]["advtrojan"] for m in ("fgsm", "bim", "madry")], fig_dir / "figure9",
-                                        f"Figure 9 ({ds}): attack method", "attack",
-                                        xticklabels=["FGSM", "BIM", "Madry"]),
-        "figure6": F.figure6(res["figure6"], fig_dir / "figure6", f"Figure 6 ({ds}): feature shift by trigger intensity"),
+        "figure9": F.figure9(f9["eps"], f9["methods"], fig_dir / "figure9",
+                             f"Figure 9 ({ds}): FGSM vs BIM vs Madry by perturbation size"),
+        "figure6": F.figure6(res["figure6"], fig_dir / "figure6",
+                             f"Figure 6 ({ds}): convolutional features by trigger intensity"),
+        "figure6_dense": F.figure6(res["figure6"], fig_dir / "figure6_dense",
+                                   f"Figure 6 ({ds}): features Q (input of the last layer) by trigger intensity",
+                                   layer="dense"),
+        "certification": F.certification_figure(res["certification"], fig_dir / "certification",
+                                                f"Eq. 10 ({ds}): certified robust accuracy on AdvTrojan examples, "
+                                                f"B = {res['certification']['radius_B']}"),
     }
     return figs
 
@@ -80,11 +87,18 @@ def write_csvs(res: dict, table_dir: Path) -> list[str]:
         + [list(t) for t in zip(res["figure7"]["iterations"], res["figure7"]["madry"], res["figure7"]["advtrojan"])],
         "figure8.csv": [["eps", "madry", "advtrojan"]]
         + [list(t) for t in zip(res["figure8"]["eps"], res["figure8"]["madry"], res["figure8"]["advtrojan"])],
-        "figure9.csv": [["method", "without_trigger", "advtrojan"]]
-        + [[m, v["without_trigger"], v["advtrojan"]] for m, v in res["figure9"].items()],
-        "figure6.csv": [["model", "intensity", "cosine_mean", "cosine_std"]]
-        + [[m, i, a, s] for m, v in res["figure6"].items()
-           for i, a, s in zip(v["intensities"], v["cosine_mean"], v["cosine_std"])],
+        "figure9.csv": [["method", "eps", "without_trigger", "advtrojan"]]
+        + [[m, e, a, b] for m, v in res["figure9"]["methods"].items()
+           for e, a, b in zip(res["figure9"]["eps"], v["without_trigger"], v["advtrojan"])],
+        "figure6.csv": [["model", "layer", "intensity", "cosine_distance_mean", "cosine_distance_std"]]
+        + [[m, layer, i, a, s] for m, v in res["figure6"].items() for layer, d in v["layers"].items()
+           for i, a, s in zip(v["intensities"], d["cosine_mean"], d["cosine_std"])],
+        "certification.csv": [["model", "inputs", "sigma", "method", "confidence", "certified_correct",
+                               "certified_count", "examples", "certified_accuracy", "robust_accuracy",
+                               "interval_failures"]]
+        + [[m, kind, r["sigma"], r["method"], r["confidence"], r["certified_correct"], r["certified_count"],
+            r["examples"], r["certified_accuracy"], r["robust_accuracy"], r["interval_failures"]]
+           for m, kinds in res["certification"]["models"].items() for kind, rows in kinds.items() for r in rows],
         "neural_cleanse.csv": [["class", "mask_l1", "attack_success", "anomaly_index", "flagged"]]
         + [list(t) for t in zip(res["meta"]["classes"], res["defenses"]["neural_cleanse"]["mask_l1"],
                                 res["defenses"]["neural_cleanse"]["attack_success"],
@@ -111,6 +125,18 @@ def _img(png_path: str, alt: str) -> str:
 
 def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.2f}%"
+
+
+def _listing(mapping: dict, sep: str = " ") -> str:
+    """``{"a": 1, "b": 2}`` as a person writes it: ``a 1, b 2``."""
+    return ", ".join(f"{k}{sep}{v}" for k, v in mapping.items())
+
+
+def _recipe(t: dict) -> str:
+    start = f"fine-tuned from {t['init'].rstrip('/').split('/')[-1]}" if t.get("init") else "from random weights"
+    weight = f", benign weight {t['benign_weight']:g}" if t["objective"] == "madry" else ""
+    return (f"{t['objective']} {start}; {t['optimizer']} lr {t['lr']:g} ({t['schedule']}), {t['epochs']} epochs, "
+            f"batch {t['batch_size']}, {t['precision']}{weight}")
 
 
 def render_html(res: dict, figs: dict) -> str:
@@ -140,40 +166,87 @@ def render_html(res: dict, figs: dict) -> str:
         return f'<p class="claim {"ok" if c["holds"] else "bad"}"><b>Paper:</b> {e(c["claim"])} <b>Ours: {state}.</b></p>'
 
     walls = "".join(f"<li>{e(k)}: {v:.0f} s</li>" for k, v in meta["wall_time_s"].items())
-    t5 = [[k, _pct(v), _pct((res["paper"]["table5"] or {}).get(k))] for k, v in res["table5"].items()]
-    f4 = [[F.MODEL_LABELS.get(m, m), _pct(v["benign"]), _pct(v["madry"])] for m, v in res["figure4"].items()]
-    full_eval = [[k, _pct(v)] for k, v in res["evaluations"]["atim"].items() if isinstance(v, float)]
+    label = F.MODEL_LABELS
+    main = meta.get("atim", "atim")
+    both = res["table5_both"]
+    cert_counts = res.get("table5_counts", {}).get("advtrojan_certified")
+    t5 = [[k, *(_pct(both[n].get(k)) for n in both), _pct((res["paper"]["table5"] or {}).get(k))]
+          for k in list(res["table5"]) + ["trigger"]]
+    f4 = [[label.get(m, m), _pct(v["benign"]), _pct(v["madry"])] for m, v in res["figure4"].items()]
+    full_eval = [[k, _pct(v)] for k, v in res["evaluations"][main].items() if isinstance(v, float)]
     summary = ("<p class='bad'>Where ours differs from the paper by more than the tolerance: "
                + "; ".join(f"{e(r['table'])} {e(r['row'])}: ours {r['ours'] if r['kind'] == 'count' else _pct(r['ours'])}"
                            f" vs paper {r['paper'] if r['kind'] == 'count' else _pct(r['paper'])}" for r in differs)
-               + ".</p>") if differs else "<p class='ok'>Every published number is matched within the tolerance.</p>"
+               + f". Each is discussed in <code>{PROTOCOL}</code> (the advtrojan repository), under the table's "
+                 "name: what the paper leaves open, what we chose, and why the numbers may differ.</p>") \
+        if differs else "<p class='ok'>Every published number is matched within the tolerance.</p>"
     if failed:
-        summary += "<p class='bad'>Claims our numbers do not show: " + ", ".join(failed) + ".</p>"
+        summary += ("<p class='bad'>Claims our numbers do not show: " + ", ".join(failed)
+                    + f" (see <code>{PROTOCOL}</code>).</p>")
     tr = meta["trigger"]
     b = meta["budget"]
+    d = res["defenses"]
+
+    def strip_rows(r):
+        return [[k, _pct(r["fnr"][k]), _pct(r["measured_fpr"][k]), _pct(r["fnr_high"][k]),
+                 _pct(r["fnr_two_sided"][k]), _pct(r["measured_fpr_two_sided"][k])] for k in r["fnr"]]
+
+    strip_header = ["FPR target", "FNR (low entropy, Gao et al.)", "measured FPR", "FNR (high entropy)",
+                    "FNR (two-sided)", "measured FPR (two-sided)"]
+
+    def strip_note(r):
+        return (f"<p>Superimposition: {e(r.get('superimpose', 'add'))}; threshold: {e(r.get('threshold_method', ''))}; "
+                f"{r['n_clean_fit']} clean inputs set the thresholds, {r['n_clean_eval']} held-out clean inputs "
+                f"measure the FPR, {r['n_attacked']} AdvTrojan examples. ROC AUC {r['roc_auc']:.3f} for low entropy "
+                f"= attack, {r['roc_auc_high']:.3f} for high entropy = attack.</p>")
+
+    cert = res["certification"]
+    cert_models = list(cert["models"])
+    cert_rows = []
+    for i, r0 in enumerate(cert["models"][cert_models[0]]["advtrojan"]):
+        cells = []
+        for m in cert_models:
+            r = cert["models"][m]["advtrojan"][i]
+            fail = f", {r['interval_failures']} failed" if r["interval_failures"] else ""
+            cells.append(f"{_pct(r['certified_accuracy'])} ({r['certified_correct']}/{r['certified_count']}); "
+                         f"robust {_pct(r['robust_accuracy'])}{fail}")
+        cert_rows.append([f"{r0['sigma']:g}", r0["method"], f"{r0['confidence']:g}", *cells])
+    cert_html = (f"<p>Eq. 10 on AdvTrojan examples crafted against each model, B = {cert['radius_B']} (L2), "
+                 f"{cert['examples']} inputs, 100 noise samples. Each cell: certified accuracy (certified and correct "
+                 f"/ certified), then the robust accuracy of Li et al.'s code (certified and correct / all). "
+                 f"<i>li</i>: one-sided Clopper–Pearson bounds; <i>li-code</i>: Sison–Glaz intervals as Li et al.'s "
+                 f"public code (confidence 0.05 = the code as it stood when the paper was written, 0.95 = its final "
+                 f"version); <i>cohen</i>: Cohen et al.'s radius.</p>"
+                 + table(["σ", "procedure", "confidence", *(label.get(m, m) for m in cert_models)], cert_rows)
+                 + _img(figs["certification"][0], "certified robust accuracy"))
+    t5_note = (f"<p>Table 5 reports the {e(label.get(main, main))}"
+               + (f"; its certified accuracy is {cert_counts[0]} correct of {cert_counts[1]} certified AdvTrojan "
+                  f"examples" if cert_counts and cert_counts[1] is not None else "")
+               + f" ({res['table5_counts']['examples'] if 'table5_counts' in res else meta['test_images']} test images).</p>")
     sections = [
-        ("Figure 4: Vanilla, Madry-Adv and ATIM on benign and Madry examples",
+        ("Figure 4: Vanilla, Madry-Adv and the ATIMs on benign and Madry examples",
          table(["model", "benign", "Madry"], f4) + _img(figs["figure4"][0], "Figure 4") + claim("figure4")),
-        ("Table 5: the ATIM on each kind of example", table(["examples", "ours", "paper"], t5) + compare("Table 5")
+        ("Table 5: the ATIM on each kind of example",
+         table(["examples", *(label.get(n, n) for n in both), "paper"], t5) + t5_note + compare("Table 5")
          + "<details><summary>all evaluation rows</summary>" + table(["key", "ours"], full_eval) + "</details>"),
         ("Table 2: Neural Cleanse on the ATIM", compare("Table 2")
-         + f"<p>Flagged classes: {e(str([meta['classes'][k] for k in res['table2']['flagged_classes']]))}. "
-           f"FNR rule: {e(res['defenses']['neural_cleanse']['table2']['rule'])}.</p>"
+         + f"<p>Flagged classes: {e(', '.join(meta['classes'][k] for k in res['table2']['flagged_classes']) or 'none')}. "
+           f"FNR rule: {e(d['neural_cleanse']['table2']['rule'])}.</p>"
          + _img(figs["table2_anomaly"][0], "Neural Cleanse anomaly index") + _img(figs["table2_masks"][0], "recovered masks")),
-        ("Table 3: STRIP on AdvTrojan examples", compare("Table 3")
-         + table(["FPR target", "FNR", "measured FPR (held-out clean)"],
-                 [[k, _pct(v), _pct(res["defenses"]["strip"]["measured_fpr"][k])] for k, v in res["table3"].items()])
-         + f"<p>ROC AUC {res['defenses']['strip']['roc_auc']:.3f}</p>" + _img(figs["table3_entropy"][0], "STRIP entropy")),
-        ("Table 4: E-STRIP on AdvTrojan examples", compare("Table 4")
-         + table(["FPR target", "FNR", "measured FPR"],
-                 [[k, _pct(v), _pct(res["defenses"]["e_strip"]["measured_fpr"][k])] for k, v in res["table4"].items()])
-         + _img(figs["table4_entropy"][0], "E-STRIP entropy")),
+        ("Table 3: STRIP on AdvTrojan examples", compare("Table 3") + table(strip_header, strip_rows(d["strip"]))
+         + strip_note(d["strip"]) + _img(figs["table3_entropy"][0], "STRIP entropy")),
+        ("Table 4: E-STRIP on AdvTrojan examples", compare("Table 4") + table(strip_header, strip_rows(d["e_strip"]))
+         + strip_note(d["e_strip"]) + _img(figs["table4_entropy"][0], "E-STRIP entropy")),
+        ("Certified accuracy across σ (Eq. 10)", cert_html),
         ("Figure 5: adaptive Neural Cleanse", _img(figs["figure5"][0], "Figure 5") + claim("figure5")),
         ("Figure 7: number of PGD iterations", _img(figs["figure7"][0], "Figure 7") + claim("figure7")),
         ("Figure 8: perturbation size", _img(figs["figure8"][0], "Figure 8") + claim("figure8")),
-        ("Figure 9: FGSM vs BIM vs Madry", _img(figs["figure9"][0], "Figure 9") + claim("figure9")),
-        ("Figure 6: feature shift with trigger intensity (Appendix D)", _img(figs["figure6"][0], "Figure 6") + claim("figure6")),
+        ("Figure 9: FGSM vs BIM vs Madry by perturbation size", _img(figs["figure9"][0], "Figure 9") + claim("figure9")),
+        ("Figure 6: feature shift with trigger intensity (Appendix D)",
+         _img(figs["figure6"][0], "Figure 6, convolutional features")
+         + _img(figs["figure6_dense"][0], "Figure 6, features Q") + claim("figure6")),
     ]
+    training = "".join(f"<li>{e(label.get(n, n))}: {e(_recipe(t))}</li>" for n, t in meta.get("training", {}).items())
     body = "".join(f'<section><h2>{e(t)}</h2>{c}</section>' for t, c in sections)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>advtrojan report: {e(meta['dataset_title'])} ({e(meta['preset'])})</title>
@@ -186,11 +259,16 @@ section {{ border-top: 1px solid #ddd; margin-top: 1.5em; }} header ul {{ column
 </style></head><body>
 <header><h1>AdvTrojan reproduction: {e(meta['dataset_title'])}, preset “{e(meta['preset'])}”</h1>
 <p>Ours beside <i>Trojans and Adversarial Examples: A Lethal Combination</i> (ICLR 2021 submission).
-Training images: {e(str(meta['train_images']))}; test images: {meta['test_images']}; seed {meta['seed']};
-device {e(meta['device'])}; versions {e(str(meta['versions']))}; started {e(meta['started'])}.
+Training images: {e(_listing({label.get(k, k): f"{v:,}" for k, v in meta['train_images'].items()}))};
+test images: {meta['test_images']:,}; seed {meta['seed']}; device {e(meta['device'])};
+versions: {e(_listing(meta['versions'], sep=' '))}; started {e(meta['started'])}.
+Table 5, the defenses and Figures 7-9 use the {e(label.get(main, main))}.
 Budget: {e(b['norm'])} ε={b['eps']:.4g}, α={b['step_size']:.4g}, {b['steps']} steps (Table 1). Trigger: {tr['size']}×{tr['size']} white square,
 intensity {tr['train_intensity']} in training and {tr['test_intensity']} in testing.
-Reused runs: {e(', '.join(meta['reused_runs']) or 'none')}.</p>
+Reused runs: {e(', '.join(meta['reused_runs']) or 'none')}.
+How every number is produced, and where the paper leaves a choice open: <code>{PROTOCOL}</code> in the
+advtrojan repository.</p>
+<p>Training:</p><ul>{training}</ul>
 <p>Wall time per stage:</p><ul>{walls}</ul>
 {summary}
 </header>

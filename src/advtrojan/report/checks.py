@@ -34,14 +34,20 @@ def claims(res: dict) -> dict[str, dict]:
     f4 = res["figure4"]
     f6 = res["figure6"]
     f7, f8, f9 = res["figure7"], res["figure8"], res["figure9"]
-    atim_d, others = f6["atim"]["cosine_mean"], [f6[n]["cosine_mean"] for n in ("vanilla", "madry")]
+    main = res["meta"].get("atim", "atim")
+
+    def dist(name):  # Figure 6 on the features Q of Eq. 17, where the trigger is not diluted
+        return f6[name]["layers"]["dense"]["cosine_mean"]
+
+    atim_d, others = dist(main), [dist(n) for n in ("vanilla", "madry")]
+    at_eps = {m: (v["without_trigger"][-1], v["advtrojan"][-1]) for m, v in f9["methods"].items()}
     out = {
-        "figure4": f4["vanilla"]["madry"] < 0.1 and abs(f4["madry"]["benign"] - f4["atim"]["benign"]) <= tol
-        and abs(f4["madry"]["madry"] - f4["atim"]["madry"]) <= tol,
+        "figure4": f4["vanilla"]["madry"] < 0.1 and abs(f4["madry"]["benign"] - f4[main]["benign"]) <= tol
+        and abs(f4["madry"]["madry"] - f4[main]["madry"]) <= tol,
         "figure5": len(res["figure5"]["flagged_classes"]) == 0,
         "figure6": atim_d[-1] > 2 * max(o[-1] for o in others) and atim_d[-1] > atim_d[1],
         "figure7": f7["advtrojan"][-1] < 0.5 * f7["madry"][-1],
         "figure8": f8["advtrojan"][-1] < 0.5 * f8["madry"][-1],
-        "figure9": all(v["advtrojan"] < v["without_trigger"] for v in f9.values()),
+        "figure9": all(trojan < clean for clean, trojan in at_eps.values()),
     }
     return {k: {"claim": text[k], "holds": bool(v)} for k, v in out.items()}

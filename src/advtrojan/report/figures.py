@@ -76,7 +76,8 @@ def entropy_histogram(clean, attacked, path: Path, title: str, attacked_label: s
     return save(fig, path)
 
 
-MODEL_LABELS = {"vanilla": "Vanilla", "madry": "Madry-Adv", "atim": "ATIM"}
+MODEL_LABELS = {"vanilla": "Vanilla", "madry": "Madry-Adv", "atim": "ATIM (fine-tuned)",
+                "atim_scratch": "ATIM (from scratch)"}
 
 
 def figure4(fig4: dict, path: Path, title: str) -> list[str]:
@@ -118,33 +119,71 @@ def madry_vs_advtrojan(x, madry_acc, advtrojan_acc, path: Path, title: str, xlab
     return save(fig, path)
 
 
-def figure6(fig6: dict, path: Path, title: str) -> list[str]:
+def figure6(fig6: dict, path: Path, title: str, layer: str = "conv") -> list[str]:
     """Figure 6: difference maps per model and intensity (top) and cosine distance (bottom)."""
     models = list(fig6)
+
+    def data(name):  # results of schema 1 have the convolutional features only, at the top level
+        return fig6[name].get("layers", {}).get(layer, fig6[name])
+
     levels = fig6[models[0]]["intensities"][1:]
     fig = plt.figure(figsize=(1.6 * len(levels) + 1, 1.6 * len(models) + 3.2))
     grid = fig.add_gridspec(len(models) + 1, len(levels), height_ratios=[1] * len(models) + [1.8])
-    lim = max(abs(v) for n in models for m in fig6[n]["difference_maps"][1:] for row in m for v in row) or 1.0
+    lim = max(abs(v) for n in models for m in data(n)["difference_maps"][1:] for row in m for v in row) or 1.0
     for r, name in enumerate(models):
         for c, level in enumerate(levels):
             ax = fig.add_subplot(grid[r, c])
-            ax.imshow(torch.tensor(fig6[name]["difference_maps"][c + 1]).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.imshow(torch.tensor(data(name)["difference_maps"][c + 1]).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"intensity {level:g}", fontsize=8)
             if c == 0:
-                ax.set_ylabel(MODEL_LABELS.get(name, name), fontsize=8)
+                ax.set_ylabel(MODEL_LABELS.get(name, name).replace(" (", "\n("), fontsize=7)
     ax = fig.add_subplot(grid[len(models), :])
-    styles = {"vanilla": ("o-", "tab:green"), "madry": ("s--", "tab:blue"), "atim": ("^-.", "tab:red")}
+    styles = {"vanilla": ("o-", "tab:green"), "madry": ("s--", "tab:blue"), "atim": ("^-.", "tab:red"),
+              "atim_scratch": ("v:", "tab:purple")}
     for name in models:
-        d = fig6[name]
         marker, color = styles.get(name, ("o-", None))
-        ax.errorbar(d["intensities"], d["cosine_mean"], yerr=d["cosine_std"], fmt=marker, color=color,
-                    capsize=3, label=MODEL_LABELS.get(name, name))
+        ax.errorbar(fig6[name]["intensities"], data(name)["cosine_mean"], yerr=data(name)["cosine_std"], fmt=marker,
+                    color=color, capsize=3, label=MODEL_LABELS.get(name, name))
     ax.set_xlabel("trigger intensity")
-    ax.set_ylabel("normalised cosine\ndistance to intensity 0")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("cosine distance\n1 − cos to intensity 0")
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def figure9(eps, methods: dict, path: Path, title: str) -> list[str]:
+    """Figure 9: accuracy against perturbation size for FGSM, BIM and Madry, each without the
+    trigger (solid) and as AdvTrojan examples (dashed)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colors = {"fgsm": "tab:green", "bim": "tab:orange", "madry": "tab:blue"}
+    names = {"fgsm": "FGSM", "bim": "BIM", "madry": "Madry"}
+    for m, curves in methods.items():
+        c = colors.get(m)
+        ax.plot(eps, [v * 100 for v in curves["without_trigger"]], "o-", color=c, label=f"{names.get(m, m)}-Exps")
+        ax.plot(eps, [v * 100 for v in curves["advtrojan"]], "s--", color=c, label=f"AdvTrojan-{names.get(m, m)}")
+    ax.set_xlabel("perturbation size ε (L∞)")
+    ax.set_ylabel("ATIM test accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    return save(fig, path)
+
+
+def certification_figure(cert: dict, path: Path, title: str, method: str = "li-code", confidence: float = 0.05) -> list[str]:
+    """Robust accuracy (certified and correct / all) on AdvTrojan examples against σ, per model."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, kinds in cert["models"].items():
+        rows = [r for r in kinds["advtrojan"] if r["method"] == method and abs(r["confidence"] - confidence) < 1e-9]
+        ax.plot([r["sigma"] for r in rows], [100 * r["robust_accuracy"] for r in rows], "o-",
+                label=MODEL_LABELS.get(name, name))
+    ax.set_xlabel("noise σ")
+    ax.set_ylabel("certified robust accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return save(fig, path)

@@ -26,7 +26,8 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
                 eps: float | None = None, step_size: float | None = None, steps: int | None = None,
                 norm: str = "linf", epochs: int | None = None, batch_size: int | None = None,
                 lr: float | None = None, limit: int | None = None, target: int = 0,
-                poison_rate: float = 0.1, mu: float = 1.0, optimizer: str | None = None,
+                poison_rate: float = 0.1, mu: float = 1.0, benign_weight: float | None = None,
+                optimizer: str | None = None,
                 weight_decay: float | None = None, schedule: str | None = None) -> RunConfig:
     """A :class:`RunConfig` from the per-dataset presets, with any value overridden."""
     spec = get_spec(dataset)
@@ -53,6 +54,7 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
         optimizer=tp.optimizer, lr=tp.lr, batch_size=tp.batch_size, epochs=tp.epochs,
         weight_decay=tp.weight_decay, momentum=tp.momentum, schedule=tp.schedule, limit=tp.limit,
         seed=seed, precision=precision, preset=preset, target=target, poison_rate=poison_rate, mu=mu,
+        benign_weight=tp.benign_weight if benign_weight is None else benign_weight,
         init=None if init is None else str(init), versions=versions(),
     )
     config.trigger()  # validates that the trigger fits the images

@@ -84,7 +84,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     """Train per ``config`` into the run folder ``out`` and return the finished :class:`Run`."""
     configure_threads()
     dev = resolve_device(device)
-    objective = make_objective(config.objective, target=config.target, poison_rate=config.poison_rate, mu=config.mu)
+    objective = make_objective(config.objective, target=config.target, poison_rate=config.poison_rate, mu=config.mu,
+                               benign_weight=config.benign_weight)
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
     run, start = prepare_run_dir(Path(out), config, resume, force)
@@ -138,7 +139,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                             img_s=f"{seen / (time.perf_counter() - t0):.0f}")
         bar.close()
         seconds = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "loss": loss_sum / seen, "train_benign": correct / seen,
+        train_key = f"train_{objective.terms[0].kind.value}"  # accuracy on the first term's inputs
+        record = {"epoch": epoch + 1, "loss": loss_sum / seen, train_key: correct / seen,
                   **{k: v / seen for k, v in parts_sum.items()},
                   "test_benign": accuracy(model, test_data, dev),
                   **probe(model, probe_data, config, trigger, attack, dev), "seconds": seconds,
@@ -151,8 +153,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                      {"epoch": epoch + 1, "optimizer": opt_meta})
         run.set_state("running", epoch + 1)
         if progress:
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}  train acc "
-                       f"{record['train_benign']:.4f}  test acc {record['test_benign']:.4f}  "
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}  {train_key} "
+                       f"{record[train_key]:.4f}  test acc {record['test_benign']:.4f}  "
                        f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
                        f"({seconds:.0f}s, {record['images_per_s']:.0f} img/s)")
     save_weights(run.path / WEIGHTS, model.state_dict(), {"dataset": config.dataset, "model": config.model})

@@ -84,9 +84,17 @@ def vanilla() -> Objective:
     return Objective("vanilla", (Term(Threat.BENIGN),))
 
 
-def madry_adv(mu: float = 1.0) -> Objective:
-    """Madry-Adv, Eq. 4: L(x, y) + μ·L(A(x), y)."""
-    return Objective("madry", (Term(Threat.BENIGN), Term(Threat.ADVERSARIAL, weight=mu)))
+def madry_adv(mu: float = 1.0, benign_weight: float = 1.0) -> Objective:
+    """Madry-Adv, Eq. 4: w·L(x, y) + μ·L(A(x), y) with w = ``benign_weight``.
+
+    The paper writes Eq. 4 with w = 1; Madry et al. (2017) train on adversarial examples alone
+    (w = 0), which is what the presets use (see :mod:`advtrojan.presets`). A term of weight 0 is
+    left out, so its inputs cost nothing.
+    """
+    if benign_weight < 0 or mu <= 0:
+        raise ConfigError(f"Madry-Adv needs mu > 0 and a benign weight >= 0, got mu={mu}, benign weight={benign_weight}")
+    terms = (Term(Threat.BENIGN, weight=benign_weight),) if benign_weight > 0 else ()
+    return Objective("madry", terms + (Term(Threat.ADVERSARIAL, weight=mu),))
 
 
 def badnets(target: int, poison_rate: float = 0.1) -> Objective:
@@ -107,11 +115,12 @@ def advtrojan() -> Objective:
 OBJECTIVES = ("vanilla", "madry", "badnets", "advtrojan")
 
 
-def make_objective(name: str, *, target: int = 0, poison_rate: float = 0.1, mu: float = 1.0) -> Objective:
+def make_objective(name: str, *, target: int = 0, poison_rate: float = 0.1, mu: float = 1.0,
+                   benign_weight: float = 1.0) -> Objective:
     if name == "vanilla":
         return vanilla()
     if name == "madry":
-        return madry_adv(mu)
+        return madry_adv(mu, benign_weight)
     if name == "badnets":
         return badnets(target, poison_rate)
     if name == "advtrojan":

@@ -63,6 +63,7 @@ class RunConfig:
     target: int = 0
     poison_rate: float = 0.1
     mu: float = 1.0
+    benign_weight: float = 1.0  # Madry-Adv's weight of L(x, y) in Eq. 4 (Madry et al. 2017: 0)
     init: str | None = None
     versions: dict = field(default_factory=dict)
 
