@@ -71,8 +71,8 @@ def main():
             for xi in x:
                 ents = []
                 for r in reserved:
-                    p = model((0.5 * xi + 0.5 * r)[None]).softmax(1)[0]
-                    ents.append(-(p * p.clamp_min(1e-30).log()).sum())
+                    p = model((xi + r)[None]).softmax(1)[0]  # Gao et al.: x + r, entropy in bits
+                    ents.append(-(p * p.clamp_min(1e-30).log2()).sum())
                 out.append(torch.stack(ents).mean())
         return torch.stack(out)
 
@@ -81,8 +81,8 @@ def main():
         out = []
         with torch.no_grad():
             for xi in x:
-                p = model(0.5 * xi[None] + 0.5 * reserved).softmax(1)
-                out.append((-(p * p.clamp_min(1e-30).log()).sum(1)).mean())
+                p = model(xi[None] + reserved).softmax(1)
+                out.append((-(p * p.clamp_min(1e-30).log2()).sum(1)).mean())
         return torch.stack(out)
 
     bf16 = StripSettings(precision="bf16")

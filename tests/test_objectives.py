@@ -58,3 +58,22 @@ def test_eq4_and_eq5():
     assert vanilla().kinds == [Threat.BENIGN]
     with pytest.raises(Exception, match="poison rate"):
         badnets(0, 0.0)
+
+
+def test_madry_adv_weights_eq4_and_the_preset_trains_on_adversarial_examples_alone():
+    from advtrojan.errors import ConfigError
+    from advtrojan.training import make_config
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 3.0]])
+    y = torch.tensor([0, 0])
+    both = madry_adv(mu=2.0, benign_weight=0.5)
+    assert both.kinds == [Threat.BENIGN, Threat.ADVERSARIAL]
+    want = 0.5 * F.cross_entropy(logits[:2], y) + 2.0 * F.cross_entropy(logits[2:], y)
+    assert torch.allclose(both.loss(logits, y)[0], want)
+    alone = madry_adv(benign_weight=0.0)  # Madry et al.: the benign term is left out, not computed
+    assert alone.kinds == [Threat.ADVERSARIAL]
+    assert torch.allclose(alone.loss(logits[2:], y)[0], F.cross_entropy(logits[2:], y))
+    assert make_config("fmnist", "madry").benign_weight == 0.0
+    assert make_config("fmnist", "madry", benign_weight=1.0).benign_weight == 1.0
+    with pytest.raises(ConfigError):
+        madry_adv(benign_weight=-1.0)

@@ -123,6 +123,12 @@ def noise_counts(model: nn.Module, x: torch.Tensor, sigma: float, n: int = 100, 
     return torch.cat(counts).cpu()
 
 
+@torch.no_grad()
+def _num_classes(model: nn.Module, x: torch.Tensor) -> int:
+    model.eval()
+    return model(x[:1]).shape[1]
+
+
 def check_method(method: str, confidence: float | None = None) -> float:
     """Validate a procedure and return its confidence (the procedure's default when None)."""
     if method not in METHODS:
@@ -155,8 +161,7 @@ def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = 
              confidence: float | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The smoothed prediction and certified L2 radius of each input."""
     check_method(method, confidence)
-    with torch.no_grad():
-        k = model(x[:1]).shape[1]
+    k = _num_classes(model, x)
     counts = noise_counts(model, x, sigma, n, num_classes=k, generator=generator)
     pred, radii, _ = radii_from_counts(counts, sigma, method, confidence)
     return pred, radii
@@ -185,7 +190,7 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float 
         raise ConfigError(f"certification radius B must be > 0, got {radius}")
     confidence = check_method(method, confidence)
     gen = torch.Generator().manual_seed(seed)
-    k = model(x[:1]).shape[1] if len(x) else 10
+    k = _num_classes(model, x)
     counts = noise_counts(model, x, sigma, n, num_classes=k, generator=gen)
     pred, radii, failures = radii_from_counts(counts, sigma, method, confidence)
     return {**summarize(pred == y.cpu(), radii, radius), "radius_B": radius, "sigma": sigma, "samples": n,
@@ -197,7 +202,7 @@ def certification_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigm
     """Eq. 10 at each σ and for each procedure; the noise counts are drawn once per σ and shared
     by the procedures (the Li et al. code procedure also at confidence 0.05, its pre-2021 setting)."""
     rows = []
-    k = model(x[:1]).shape[1]
+    k = _num_classes(model, x)
     for sigma in sigmas:
         gen = torch.Generator().manual_seed(seed)
         counts = noise_counts(model, x, sigma, n, num_classes=k, generator=gen)

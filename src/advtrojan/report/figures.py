@@ -92,7 +92,7 @@ def figure4(fig4: dict, path: Path, title: str) -> list[str]:
     for i, (vb, vm) in enumerate(zip(b, m)):
         ax.text(i - 0.2, vb + 1, f"{vb:.1f}", ha="center", fontsize=8)
         ax.text(i + 0.2, vm + 1, f"{vm:.1f}", ha="center", fontsize=8)
-    ax.set_xticks(list(xs), [MODEL_LABELS.get(n, n) for n in names])
+    ax.set_xticks(list(xs), [MODEL_LABELS.get(n, n).replace(" (", "\n(") for n in names], fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 108)
     ax.set_title(title, fontsize=10)
