@@ -19,6 +19,17 @@ def test_lenet_is_table6():
     assert m.features(x).shape == (3, 3136) and m(x).shape == (3, 10)
 
 
+@pytest.mark.parametrize("name, params", [("preact_resnet18", 11_171_146), ("vgg16", 14_728_266)])
+def test_benchmark_architectures_match_backdoorbench_and_take_any_input(name, params):
+    """PreAct-ResNet-18 and VGG-16 as BackdoorBench trains them on 32x32 RGB (parameter counts of
+    its models/preact_resnet.py and models/vgg.py), and on 28x28 grey images as well."""
+    m = build_model(name, 3, 10, 32)
+    assert sum(p.numel() for p in m.parameters()) == params
+    assert m(torch.rand(2, 3, 32, 32)).shape == (2, 10) and m.features(torch.rand(2, 3, 32, 32)).shape == (2, 512)
+    grey = build_model(name, 1, 43, 28)  # GTSRB has 43 classes
+    assert grey(torch.rand(2, 1, 28, 28)).shape == (2, 43)
+
+
 def test_resnet_is_table6():
     m = ResNet()
     units = list(m.blocks)

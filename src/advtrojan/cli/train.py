@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import presets
+from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
 from .common import add_budget, add_runtime, non_negative_float, positive_int
 
@@ -40,6 +41,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", required=True, choices=["mnist", "fmnist", "cifar10"], help="dataset")
     p.add_argument("--objective", required=True, choices=OBJECTIVES, help="training objective (see above)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
+    p.add_argument("--model", choices=sorted(MODELS),
+                   help="architecture (default: Table 6's, LeNet for MNIST/FMNIST and ResNet for CIFAR-10)")
     p.add_argument("--init", metavar="RUN", help="start from this finished run (or .safetensors file)")
     p.add_argument("--preset", default="default", choices=presets.PRESETS,
                    help="default: the full protocol; quick: a 10k subset and few epochs (default: default)")
@@ -73,6 +76,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     config = make_config(args.dataset, args.objective, preset=args.preset, init=args.init, seed=args.seed,
+                         model=args.model,
                          precision=args.precision, trigger_size=args.trigger_size,
                          trigger_margin=args.trigger_margin, train_intensity=args.train_intensity,
                          test_intensity=args.test_intensity, eps=args.eps, step_size=args.step_size,
