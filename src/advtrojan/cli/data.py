@@ -6,6 +6,7 @@ import argparse
 
 from ..data import load_dataset
 from ..data.sources import locate
+from ..data.specs import SPECS
 
 HELP = "find (or download) a dataset and check its files"
 
@@ -14,7 +15,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("data", help=HELP, description=HELP + ". Files are searched in --data-dir, system "
                        "locations, the cache, then downloaded from the official mirrors and verified by MD5.",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dataset", choices=["mnist", "fmnist", "cifar10"])
+    p.add_argument("dataset", choices=sorted(SPECS))
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--no-download", action="store_true", help="only look for local files")
     p.set_defaults(func=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import presets
+from ..data.specs import SPECS
 from ..experiments.reproduce import reproduce
 from ..report.build import build_report
 
@@ -38,7 +39,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="fmnist", choices=["mnist", "fmnist", "cifar10"])
+    p.add_argument("--dataset", default="fmnist", choices=sorted(SPECS))
     p.add_argument("--preset", default="quick", choices=list(presets.REPRODUCE), help="(default: quick)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/DATASET-PRESET)")
     p.add_argument("--runs-dir", metavar="DIR",

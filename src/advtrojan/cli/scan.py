@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..defenses.scan import DEFENSES
+from ..data.specs import SPECS
 from ..defenses.api import scan
+from ..defenses.scan import DEFENSES
 from ..utils.io import write_json
 from .common import add_budget, add_certification, add_runtime, non_negative_float, positive_int
 
@@ -43,7 +44,7 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="RUN_OR_FILE", help="a finished run folder, or a .safetensors file")
     p.add_argument("--model", help="model name, for a .safetensors file (lenet, resnet, preact_resnet18 or vgg16)")
-    p.add_argument("--dataset", choices=["mnist", "fmnist", "cifar10"], help="dataset, for a .safetensors file")
+    p.add_argument("--dataset", choices=sorted(SPECS), help="dataset, for a .safetensors file")
     p.add_argument("--defenses", type=defense_list, default=DEFENSES,
                    help=f"comma-separated, from: {', '.join(DEFENSES)} (default: all)")
     p.add_argument("--attacked", choices=["auto", "advtrojan", "triggered"], default="auto",

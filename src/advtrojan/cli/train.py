@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import presets
+from ..data.specs import SPECS
 from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
 from .common import add_budget, add_runtime, non_negative_float, positive_int
@@ -38,7 +39,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, choices=["mnist", "fmnist", "cifar10"], help="dataset")
+    p.add_argument("--dataset", required=True, choices=sorted(SPECS), help="dataset")
     p.add_argument("--objective", required=True, choices=OBJECTIVES, help="training objective (see above)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
     p.add_argument("--model", choices=sorted(MODELS),

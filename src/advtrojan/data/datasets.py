@@ -1,5 +1,5 @@
 """Datasets as tensors in memory: uint8 images (N, C, H, W) and int64 labels, pixels in [0,1]
-once batched. MNIST, Fashion-MNIST and CIFAR-10 go through the same code."""
+once batched. MNIST, Fashion-MNIST, CIFAR-10 and GTSRB go through the same code."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from ..errors import ConfigError, DataError
 from .augment import pad_crop_flip
 from .cifar import load_cifar_split
+from .gtsrb import load_gtsrb_split
 from .idx import load_idx_pair
 from .sources import idx_file, locate
 from .specs import ALIASES, IDX_FILES, SPECS, DatasetSpec
@@ -81,6 +82,8 @@ def _load_split(spec: DatasetSpec, source, split: str) -> tuple[np.ndarray, np.n
         images_base, labels_base = IDX_FILES[split]
         images, labels = load_idx_pair(idx_file(source, images_base), idx_file(source, labels_base),
                                        (spec.size, spec.size), spec.num_classes, count)
+    elif spec.format == "gtsrb":
+        images, labels = load_gtsrb_split(source, split, spec.size, spec.num_classes, count)
     else:
         images, labels = load_cifar_split(source, split, spec.num_classes, count)
     return images, labels
@@ -88,7 +91,7 @@ def _load_split(spec: DatasetSpec, source, split: str) -> tuple[np.ndarray, np.n
 
 def load_dataset(name: str | DatasetSpec, split: str = "train", *, data_dir: str | os.PathLike | None = None,
                  limit: int | None = None, seed: int = 0, download: bool = True) -> ImageData:
-    """Load ``split`` ('train' or 'test') of ``mnist``, ``fmnist`` or ``cifar10``.
+    """Load ``split`` ('train' or 'test') of ``mnist``, ``fmnist``, ``cifar10`` or ``gtsrb``.
 
     Files are looked up as :mod:`advtrojan.data.sources` describes; ``limit`` takes a
     deterministic class-balanced subset for quick runs.

@@ -60,6 +60,8 @@ def _complete(spec: DatasetSpec, directory: Path) -> Path | None:
     if spec.format == "idx":
         bases = [b for pair in IDX_FILES.values() for b in pair]
         return directory if all(idx_file(directory, b) for b in bases) else None
+    if spec.format == "gtsrb":
+        return directory if all((directory / f.name).is_file() for f in spec.files) else None
     for name in CIFAR_SOURCES:
         if (directory / name).exists():
             return directory / name

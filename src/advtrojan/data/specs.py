@@ -17,7 +17,7 @@ class DatasetSpec:
 
     name: str
     title: str
-    format: str  # "idx" or "cifar"
+    format: str  # "idx", "cifar" or "gtsrb"
     channels: int
     size: int  # images are size x size
     train_size: int
@@ -35,6 +35,18 @@ class DatasetSpec:
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, self.size, self.size)
 
+
+GTSRB_CLASSES = (
+    "Speed limit 20", "Speed limit 30", "Speed limit 50", "Speed limit 60", "Speed limit 70", "Speed limit 80",
+    "End of speed limit 80", "Speed limit 100", "Speed limit 120", "No passing", "No passing over 3.5 t",
+    "Right of way at next intersection", "Priority road", "Yield", "Stop", "No vehicles", "Over 3.5 t prohibited",
+    "No entry", "General caution", "Dangerous curve left", "Dangerous curve right", "Double curve", "Bumpy road",
+    "Slippery road", "Road narrows on the right", "Road work", "Traffic signals", "Pedestrians",
+    "Children crossing", "Bicycles crossing", "Beware of ice/snow", "Wild animals crossing",
+    "End of all limits", "Turn right ahead", "Turn left ahead", "Ahead only", "Go straight or right",
+    "Go straight or left", "Keep right", "Keep left", "Roundabout mandatory", "End of no passing",
+    "End of no passing over 3.5 t",
+)
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -77,6 +89,18 @@ SPECS: dict[str, DatasetSpec] = {
         files=(RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
         system_dirs=(),
     ),
+    "gtsrb": DatasetSpec(
+        name="gtsrb", title="GTSRB", format="gtsrb", channels=3, size=32,
+        train_size=39209, test_size=12630, classes=GTSRB_CLASSES,
+        mirrors=("https://sid.erda.dk/public/archives/daaeac0d7ce1152aea9b61d9f1e19370/",),
+        files=(
+            RemoteFile("GTSRB_Final_Training_Images.zip", "f33fd80ac59bff73c82d25ab499e03a3"),
+            RemoteFile("GTSRB_Final_Test_Images.zip", "c7e4e6327067d32654124b0fe9e82185"),
+            RemoteFile("GTSRB_Final_Test_GT.zip", "fe31e9c9270bbcd7b84b7f21a9d9d9e5"),
+        ),
+        system_dirs=(),
+    ),
 }
 
-ALIASES = {"fashion-mnist": "fmnist", "fashion_mnist": "fmnist", "cifar-10": "cifar10", "cifar": "cifar10"}
+ALIASES = {"fashion-mnist": "fmnist", "fashion_mnist": "fmnist", "cifar-10": "cifar10", "cifar": "cifar10",
+           "gtsrb-43": "gtsrb"}
