@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from .. import presets
 from ..data.specs import SPECS
 from ..experiments.reproduce import reproduce
 from ..report.build import build_report
 
-HELP = "train, evaluate and scan Vanilla, Madry-Adv and an ATIM; write results.json and report.html"
+HELP = "train, evaluate and scan Vanilla, Madry-Adv and the ATIMs; write results.json and report.html"
 DESCRIPTION = """\
 Reproduce the paper's experiments for one dataset in one command: train (or reuse) Vanilla,
-Madry-Adv and the ATIM, evaluate them (Figure 4, Table 5 with certified and transferred
-accuracy, Figure 9), run Neural Cleanse, STRIP, E-STRIP and adaptive Neural Cleanse (Tables 2-4,
-Figure 5), the Appendix G sweeps (Figures 7-8) and the Appendix D feature analysis (Figure 6).
+Madry-Adv and the ATIM both ways of Algorithm 1 (fine-tuned from Madry-Adv, and from random
+weights), evaluate them (Figure 4, Table 5 with certified and transferred accuracy), run Neural
+Cleanse, STRIP, E-STRIP and adaptive Neural Cleanse as their authors' code does (Tables 2-4,
+Figure 5), certification across noise levels (Eq. 10), the Appendix G sweeps (Figures 7-9) and
+the Appendix D feature analysis (Figure 6). docs/protocol.md says how each is produced.
 
 Writes RESULTS/results.json (schema: docs/results-schema.md), CSV tables, PNG and SVG figures,
 and RESULTS/report.html: a self-contained page with ours beside the paper's numbers.
@@ -43,8 +46,12 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default="quick", choices=list(presets.REPRODUCE), help="(default: quick)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/DATASET-PRESET)")
     p.add_argument("--runs-dir", metavar="DIR",
-                   help="where the vanilla/, madry/ and atim/ run folders live (default: OUT/runs); "
-                        "matching finished runs there are reused")
+                   help="where the vanilla/, madry/, atim/ and atim_scratch/ run folders live (default: "
+                        "OUT/runs); matching finished runs there are reused")
+    p.add_argument("--atim-start", choices=["madry", "scratch"],
+                   help="the ATIM of Table 5, the defenses and Figures 7-9: fine-tuned from Madry-Adv "
+                        "(Algorithm 1, line 2) or trained from random weights (line 1); both are trained "
+                        "and shown (default: the preset's)")
     p.add_argument("--force", action="store_true", help="redo every stage and retrain")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
@@ -58,8 +65,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    sizes = None
+    if args.atim_start:
+        sizes = dataclasses.replace(presets.REPRODUCE[args.preset], atim_start=args.atim_start)
     reproduce(args.dataset, args.preset, args.out, args.runs_dir, force=args.force, device=args.device,
-              data_dir=args.data_dir, seed=args.seed, progress=not args.no_progress)
+              data_dir=args.data_dir, seed=args.seed, progress=not args.no_progress, sizes=sizes)
     return 0
 
 
