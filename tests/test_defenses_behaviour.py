@@ -73,4 +73,4 @@ def test_scan_bad_input(models, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 4 and all(line.startswith("advtrojan: error:") for line in err)
     assert "unknown defense 'bogus'" in err[0] and "radius" in err[1]
-    assert "do not fit model 'resnet'" in err[2] and "--model and --dataset" in err[3]
+    assert "do not fit model 'resnet'" in err[2] and "--arch and --dataset" in err[3]

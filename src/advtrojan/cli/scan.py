@@ -43,7 +43,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("scan", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="RUN_OR_FILE", help="a finished run folder, or a .safetensors file")
-    p.add_argument("--model", help="model name, for a .safetensors file (lenet, resnet, preact_resnet18 or vgg16)")
+    p.add_argument("--arch", "--model", dest="model", metavar="NAME|MODULE:FACTORY",
+                   help="architecture, for a .safetensors file: lenet, resnet, preact_resnet18, vgg16, or your "
+                        "own factory as MODULE:FACTORY")
     p.add_argument("--dataset", choices=sorted(SPECS), help="dataset, for a .safetensors file")
     p.add_argument("--defenses", type=defense_list, default=DEFENSES,
                    help=f"comma-separated, from: {', '.join(DEFENSES)} (default: all)")

@@ -42,8 +42,11 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", required=True, choices=sorted(SPECS), help="dataset")
     p.add_argument("--objective", required=True, choices=OBJECTIVES, help="training objective (see above)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
-    p.add_argument("--model", choices=sorted(MODELS),
-                   help="architecture (default: Table 6's, LeNet for MNIST/FMNIST and ResNet for CIFAR-10)")
+    p.add_argument("--arch", "--model", dest="model", metavar="NAME|MODULE:FACTORY",
+                   help=f"architecture: one of {', '.join(sorted(MODELS))}, or your own factory as "
+                        f"MODULE:FACTORY (given in_channels, num_classes, image_size where it accepts them; "
+                        f"it must map images in [0, 1] to logits) (default: Table 6's, LeNet for MNIST/FMNIST "
+                        f"and ResNet for CIFAR-10 and GTSRB)")
     p.add_argument("--init", metavar="RUN", help="start from this finished run (or .safetensors file)")
     p.add_argument("--preset", default="default", choices=presets.PRESETS,
                    help="default: the full protocol; quick: a 10k subset and few epochs (default: default)")

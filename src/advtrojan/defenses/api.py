@@ -33,7 +33,7 @@ def load_target(target: str | Path, model_name: str | None, dataset: str | None,
     if not path.is_file():
         raise ConfigError(f"{path}: no such run folder or weights file")
     if model_name is None or dataset is None:
-        raise ConfigError(f"{path} is a weights file: pass --model and --dataset to say what it holds")
+        raise ConfigError(f"{path} is a weights file: pass --arch and --dataset to say what it holds")
     spec = get_spec(dataset)
     tensors, _ = read_weights(path)
     model = load_into(build_model(model_name, spec.channels, spec.num_classes, spec.size), tensors, str(path),

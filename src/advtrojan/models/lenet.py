@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import register_model
 
+
+@register_model("lenet")
 class LeNet(nn.Module):
     """Table 6: Conv 5x5x32 s2 same + ReLU -> Conv 5x5x64 s2 same + ReLU -> Flatten ->
     Dense 1000 + ReLU -> Dense 10. Returns logits (the softmax is in the loss).

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import register_model
+
 
 class PreActBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
@@ -27,6 +29,7 @@ class PreActBlock(nn.Module):
         return out + short
 
 
+@register_model("preact_resnet18")
 class PreActResNet18(nn.Module):
     """Inputs in [0, 1] of any size >= 8; ``normalize`` (a module) standardises inside the model."""
 

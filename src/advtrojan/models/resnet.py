@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import register_model
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 LEAK = 0.1  # leakiness of Madry et al.'s Leaky ReLU
@@ -49,6 +51,7 @@ class Residual(nn.Module):
         return out + short
 
 
+@register_model("resnet")
 class ResNet(nn.Module):
     """Table 6: Conv 3x3x16 -> 5 residual units of 16 -> 5 of 32 (first stride 2) -> 5 of 64
     (first stride 2) -> BN + Leaky ReLU -> global average pool -> Dense 10 (logits)."""

@@ -8,9 +8,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import register_model
+
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
+@register_model("vgg16")
 class VGG16BN(nn.Module):
     def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
                  normalize: nn.Module | None = None):

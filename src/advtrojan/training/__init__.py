@@ -57,8 +57,9 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
         benign_weight=tp.benign_weight if benign_weight is None else benign_weight,
         init=None if init is None else str(init), versions=versions(),
     )
-    config.trigger()  # validates that the trigger fits the images
-    config.attack()   # validates the budget
+    config.trigger()      # validates that the trigger fits the images
+    config.attack()       # validates the budget
+    config.build_model()  # validates the architecture against the data (shape, classes)
     return config
 
 
