@@ -169,9 +169,8 @@ def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = 
 
 def certified_accuracy(correct: torch.Tensor, radii: torch.Tensor, radius: float) -> tuple[float, int]:
     """Eq. 10: #(correct and radius > B) / #(radius > B), and the denominator (0 gives 0.0)."""
-    certified = radii > radius
-    n = int(certified.sum())
-    return (int((certified & correct).sum()) / n if n else 0.0), n
+    s = summarize(correct, radii, radius)
+    return s["certified_accuracy"], s["certified_count"]
 
 
 def summarize(correct: torch.Tensor, radii: torch.Tensor, radius: float) -> dict:
