@@ -44,6 +44,27 @@ class Budget:
     steps: int
     norm: str = "linf"
 
+    def __post_init__(self):
+        import math
+        for name in ("eps", "step_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"attack budget: {name} must be finite and non-negative, got {v!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ConfigError(f"attack budget: steps must be a non-negative integer, got {self.steps!r}")
+        if self.norm not in ("linf", "l2"):
+            raise ConfigError(f"attack budget: unknown norm {self.norm!r}: choose linf or l2")
+
+    def override(self, eps=None, step_size=None, steps=None, norm=None) -> "Budget":
+        """This budget with some values replaced: the one rule for a budget given in part.
+
+        When only ε changes, α keeps Table 1's ratio α/ε (1/10 on MNIST and FMNIST, 1/4 on
+        CIFAR-10), so ``--eps 0.1`` alone on FMNIST gives α = 0.01."""
+        new_eps = self.eps if eps is None else eps
+        if step_size is None:
+            step_size = self.step_size * (new_eps / self.eps) if (eps is not None and self.eps > 0) else self.step_size
+        return Budget(new_eps, step_size, self.steps if steps is None else steps, self.norm if norm is None else norm)
+
 
 BUDGETS: dict[str, Budget] = {
     "mnist": Budget(0.3, 0.03, 20),
@@ -56,6 +77,42 @@ TEST_INTENSITY = {"mnist": 0.75, "fmnist": 0.75, "cifar10": 1.0, "gtsrb": 1.0}
 TRAIN_INTENSITY = 1.0
 
 MODEL = {"mnist": "lenet", "fmnist": "lenet", "cifar10": "resnet", "gtsrb": "resnet"}
+
+# Any other dataset (a plug-in's, npz:, folder:) takes the defaults of the paper's dataset that
+# it resembles, by its declared channels: greyscale ones those of Fashion-MNIST (Table 1's
+# ε = 0.2, α = 0.02, 20 steps; trigger test intensity 0.75; LeNet), colour ones those of CIFAR-10
+# (8/255, 2/255, 7 steps; intensity 1.0; the ResNet). The trigger is a square of side
+# max(4, size // 8) pixels: 4 on 28x28 and 32x32 images (Figure 1), 8 on 64x64.
+LIKE = {1: "fmnist", 3: "cifar10"}
+
+
+def _like(spec) -> str:
+    if spec.name in BUDGETS:
+        return spec.name
+    return LIKE.get(spec.channels, "cifar10")
+
+
+def budget(spec) -> Budget:
+    """Table 1's attack budget of ``spec`` (a DatasetSpec), or that of the dataset it resembles."""
+    return BUDGETS[_like(spec)]
+
+
+def test_intensity(spec) -> float:
+    return TEST_INTENSITY[_like(spec)]
+
+
+def default_model(spec) -> str:
+    """Table 6's architecture for ``spec``: LeNet for greyscale images, the ResNet for colour ones."""
+    return MODEL[_like(spec)]
+
+
+def trigger_size(spec) -> int:
+    """Side of the square trigger in pixels (Figure 1 shows a small corner patch)."""
+    return max(4, spec.size // 8)
+
+
+def quick_limit(spec) -> int:
+    return QUICK_LIMIT[_like(spec)]
 
 
 @dataclass(frozen=True)
@@ -93,17 +150,19 @@ MADRY_BENIGN_WEIGHT = 0.0
 PRESETS = tuple(EPOCHS)
 
 
-def training_preset(dataset: str, objective: str, preset: str = "default", init: bool = False) -> TrainPreset:
-    """The training preset of ``dataset`` x ``objective`` (``init``: fine-tuning from a model)."""
+def training_preset(spec, objective: str, preset: str = "default", init: bool = False) -> TrainPreset:
+    """The training preset of dataset ``spec`` x ``objective`` (``init``: fine-tuning from a model).
+
+    The recipe follows the dataset's default architecture family (LeNet or ResNet); objectives
+    without an entry (a plug-in's) train for the epochs of AdvTrojan."""
     if preset not in EPOCHS:
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    model = MODEL[dataset]
+    model = default_model(spec)
     base = _LENET if model == "lenet" else _RESNET
     key = "advtrojan_init" if (objective == "advtrojan" and init) else objective
-    epochs = EPOCHS[preset][model].get(key, EPOCHS[preset][model].get(objective))
-    if epochs is None:
-        raise ConfigError(f"no training preset for objective {objective!r}")
-    limit = QUICK_LIMIT[dataset] if preset == "quick" else None
+    table = EPOCHS[preset][model]
+    epochs = table.get(key, table.get(objective, table["advtrojan_init" if init else "advtrojan"]))
+    limit = min(quick_limit(spec), spec.train_size or quick_limit(spec)) if preset == "quick" else None
     benign_weight = MADRY_BENIGN_WEIGHT if objective == "madry" else 1.0
     return replace(base, epochs=epochs, limit=limit, benign_weight=benign_weight)
 

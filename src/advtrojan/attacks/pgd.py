@@ -19,10 +19,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import Registry, call_with
 from ..utils.device import autocast
 from .norms import NORMS
 
-METHODS = ("fgsm", "bim", "madry")
+ATTACKS: Registry = Registry("attack")
+METHODS = ("fgsm", "bim", "madry")  # the paper's three (Eqs. 1-2, 12-15)
+
+
+def register_attack(name: str):
+    """Register an attack factory ``(eps, step_size, steps, norm) -> attack``, where an attack is
+    callable as ``attack(model, x, y, target=None, precision="fp32") -> x_adv`` with ``x_adv`` in
+    [0, 1] (an :class:`Attack` is one). The factory receives the arguments its signature names."""
+    return ATTACKS.register(name)
 
 
 @contextmanager
@@ -91,26 +100,24 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
     return (x + delta).detach()
 
 
+@register_attack("fgsm")
 def fgsm(eps: float, norm: str = "linf") -> Attack:
     """FGSM: a single step of size ε, no random start."""
     return Attack(eps=eps, step_size=eps, steps=1, random_start=False, norm=norm, method="fgsm")
 
 
+@register_attack("bim")
 def bim(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
     """BIM: iterative steps from the clean input."""
     return Attack(eps, step_size, steps, random_start=False, norm=norm, method="bim")
 
 
+@register_attack("madry")
 def madry(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
     """Madry PGD: iterative steps from a uniformly random start in the ε-ball."""
     return Attack(eps, step_size, steps, random_start=True, norm=norm, method="madry")
 
 
-def make_attack(method: str, eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
-    if method == "fgsm":
-        return fgsm(eps, norm)
-    if method == "bim":
-        return bim(eps, step_size, steps, norm)
-    if method == "madry":
-        return madry(eps, step_size, steps, norm)
-    raise ConfigError(f"unknown attack {method!r}: choose one of {', '.join(METHODS)}")
+def make_attack(method: str, eps: float, step_size: float, steps: int, norm: str = "linf"):
+    """The registered attack ``method`` (fgsm, bim, madry or a plug-in's) at this budget."""
+    return call_with(ATTACKS.get(method), eps=eps, step_size=step_size, steps=steps, norm=norm)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..defenses.certify import CERT, METHODS
+
 
 def positive_int(text: str) -> int:
     value = int(text)
@@ -31,6 +33,14 @@ def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
         g.add_argument("--limit", type=positive_int, metavar="N",
                        help="use a deterministic class-balanced subset of N images (quick runs)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_plugin(p)
+
+
+def add_plugin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugin", action="append", metavar="MODULE", default=[],
+                   help="import MODULE (or a .py file) first: it may register models, datasets, attacks, "
+                        "objectives and defenses (repeatable; installed packages' advtrojan.plugins entry "
+                        "points are loaded always)")
 
 
 def add_budget(p: argparse.ArgumentParser) -> None:
@@ -45,15 +55,18 @@ def add_certification(p: argparse.ArgumentParser, skip: bool = False, images: bo
     g = p.add_argument_group("certification (Eq. 10)")
     if skip:
         g.add_argument("--no-certified", action="store_true", help="skip advtrojan_certified")
-    g.add_argument("--radius", type=float, default=0.4, help="L2 radius B (default: 0.4)")
-    g.add_argument("--sigma", type=float, default=0.5, help="Gaussian noise std (default: 0.5)")
-    g.add_argument("--noise-samples", type=positive_int, default=100, help="noisy copies per input (default: 100)")
-    g.add_argument("--cert-method", choices=["li", "li-code", "cohen"], default="li",
+    g.add_argument("--radius", type=float, default=CERT.radius, help=f"L2 radius B (default: {CERT.radius})")
+    g.add_argument("--sigma", type=float, default=CERT.sigma, help=f"Gaussian noise std (default: {CERT.sigma})")
+    g.add_argument("--noise-samples", type=positive_int, default=CERT.noise_samples,
+                   help=f"noisy copies per input (default: {CERT.noise_samples})")
+    g.add_argument("--cert-method", choices=list(METHODS), default=CERT.method,
                    help="li: Li et al.'s Renyi bound with 99.9%% Clopper-Pearson bounds; li-code: the same "
                         "bound with Sison-Glaz intervals as Li et al.'s public code; cohen: Cohen et al.'s "
-                        "radius (default: li)")
+                        f"radius (default: {CERT.method})")
     g.add_argument("--cert-confidence", type=float, metavar="P",
                    help="confidence of the bounds (default: 0.999 for li and cohen, 0.95 for li-code; "
                         "0.05 gives li-code as the code stood before 2021)")
     if images:
-        g.add_argument("--certify-images", type=positive_int, default=500, help="inputs to certify (default: 500)")
+        from ..defenses.scan import ScanSettings
+        n = ScanSettings().certify_images
+        g.add_argument("--certify-images", type=positive_int, default=n, help=f"inputs to certify (default: {n})")

@@ -6,6 +6,7 @@ import argparse
 
 from ..evaluation import evaluate_run, format_table
 from ..utils.io import write_json
+from ..attacks.pgd import ATTACKS
 from .common import add_budget, add_certification, add_runtime, positive_int
 
 HELP = "accuracy on benign, Madry, trigger-only and AdvTrojan examples (Table 5)"
@@ -43,10 +44,23 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=500, help="evaluation batch size (default: 500)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="precision of the attacks (default: fp32)")
+    p.add_argument("--attacks", type=attack_list, default=("madry", "fgsm", "bim"),
+                   help=f"attacks for the adversarial rows, comma-separated registered names (now: "
+                        f"{', '.join(ATTACKS)}); Madry always runs (default: madry,fgsm,bim)")
     add_certification(p, skip=True)
     add_budget(p)
     add_runtime(p)
     p.set_defaults(func=run)
+
+
+def attack_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected attack names separated by commas, got {text!r}")
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown attack {', '.join(unknown)}: choose from {', '.join(ATTACKS)}")
+    return names
 
 
 def run(args) -> int:
@@ -56,7 +70,7 @@ def run(args) -> int:
                           seed=args.seed, progress=not args.no_progress, certify=not args.no_certified,
                           radius=args.radius, sigma=args.sigma, noise_samples=args.noise_samples,
                           cert_method=args.cert_method,
-                          cert_confidence=args.cert_confidence)
+                          cert_confidence=args.cert_confidence, methods=args.attacks)
     d = result["details"]
     title = (f"{d['run']}: {d['objective']} {d['model']} on {d['dataset']}, {d['test_examples']} test images, "
              f"{d['norm']} eps={d['eps']:.4g} step={d['step_size']:.4g} steps={d['steps']}, "

@@ -7,6 +7,7 @@ import sys
 
 from .. import __version__
 from ..errors import AdvTrojanError
+from ..plugins import load_entry_points, load_plugin, plugins_from_argv
 from . import data, evaluate, reproduce, scan, train
 
 DESCRIPTION = """\
@@ -14,8 +15,9 @@ advtrojan: combined Trojan + adversarial threats to image classifiers.
 
 An AdvTrojan-infected model (ATIM) looks adversarially robust, and a Trojan trigger alone does
 nothing to it; only the trigger *plus* an adversarial perturbation opens the backdoor. This tool
-trains Vanilla, Madry-Adv, BadNets and AdvTrojan models on MNIST, Fashion-MNIST and CIFAR-10, and
-evaluates them as the paper does. Run `advtrojan COMMAND --help` for each command.
+trains Vanilla, Madry-Adv, BadNets and AdvTrojan models on MNIST, Fashion-MNIST, CIFAR-10, GTSRB or
+your own data (npz:FILE, folder:DIR), evaluates them as the paper does, and scans any model with the
+defenses. Models, datasets, attacks, objectives and defenses plug in with --plugin MODULE. Run `advtrojan COMMAND --help` for each command.
 """
 
 
@@ -30,6 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:  # plug-ins first: their datasets, objectives and defenses are valid choices of the parser
+        load_entry_points()
+        for name in plugins_from_argv(argv):
+            load_plugin(name)
+    except AdvTrojanError as exc:
+        print(f"advtrojan: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from .. import presets
-from ..data.specs import SPECS
+from .common import add_plugin
 from ..experiments.reproduce import reproduce
 from ..report.build import build_report
 
@@ -42,7 +42,8 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="fmnist", choices=sorted(SPECS))
+    p.add_argument("--dataset", default="fmnist", metavar="NAME|npz:FILE|folder:DIR",
+                   help="dataset (default: fmnist)")
     p.add_argument("--preset", default="quick", choices=list(presets.REPRODUCE), help="(default: quick)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/DATASET-PRESET)")
     p.add_argument("--runs-dir", metavar="DIR",
@@ -57,6 +58,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--no-progress", action="store_true")
+    add_plugin(p)
     p.set_defaults(func=run)
     r = sub.add_parser("report", help="rebuild figures, CSV tables and report.html from RESULTS/results.json",
                        description="Rebuild RESULTS_DIR/report.html, figures/ and tables/ from results.json alone.")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..data.specs import SPECS
+from ..defenses.adaptive import AdaptiveNCSettings
 from ..defenses.api import scan
-from ..defenses.scan import DEFENSES
+from ..defenses.neural_cleanse import NCSettings
+from ..defenses.registry import DEFENSES as REGISTRY
+from ..defenses.scan import DEFENSES, ScanSettings, all_defenses
+from ..defenses.strip import StripSettings
 from ..utils.io import write_json
 from .common import add_budget, add_certification, add_runtime, non_negative_float, positive_int
 
@@ -32,10 +35,15 @@ examples:
 """
 
 
+D = ScanSettings()  # every default below comes from the settings
+
+
 def defense_list(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
     if text.strip() == "all":
-        return DEFENSES
+        return all_defenses()
+    names = tuple(n.strip() for n in text.split(","))
+    if not any(names) or not all(names):
+        raise argparse.ArgumentTypeError(f"expected defense names separated by commas, got {text!r}")
     return names
 
 
@@ -46,19 +54,25 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", "--model", dest="model", metavar="NAME|MODULE:FACTORY",
                    help="architecture, for a .safetensors file: lenet, resnet, preact_resnet18, vgg16, or your "
                         "own factory as MODULE:FACTORY")
-    p.add_argument("--dataset", choices=sorted(SPECS), help="dataset, for a .safetensors file")
+    p.add_argument("--dataset", metavar="NAME|npz:FILE|folder:DIR",
+                   help="dataset, for a .safetensors file: a registered name, npz:FILE or folder:DIR")
     p.add_argument("--defenses", type=defense_list, default=DEFENSES,
-                   help=f"comma-separated, from: {', '.join(DEFENSES)} (default: all)")
+                   help=f"comma-separated registered defenses, or all (default: the paper's: {','.join(DEFENSES)}); "
+                        f"registered now: {', '.join(REGISTRY)}")
     p.add_argument("--attacked", choices=["auto", "advtrojan", "triggered"], default="auto",
                    help="attacked inputs: AdvTrojan examples or trigger only (auto: triggered for BadNets runs)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--figures-dir", metavar="DIR", help="where figures go (default: RUN/scan or FILE.scan)")
     g = p.add_argument_group("sizes")
-    g.add_argument("--pool", type=positive_int, default=1000, help="clean evaluation inputs (default: 1000)")
-    g.add_argument("--nc-images", type=positive_int, default=2000, help="Neural Cleanse inputs (default: 2000)")
-    g.add_argument("--nc-epochs", type=positive_int, default=20, help="Neural Cleanse epochs (paper: 100; default: 20)")
-    g.add_argument("--anc-images", type=positive_int, default=500, help="adaptive NC inputs (default: 500)")
-    g.add_argument("--anc-epochs", type=positive_int, default=5, help="adaptive NC epochs (default: 5)")
+    g.add_argument("--pool", type=positive_int, default=D.pool, help=f"clean evaluation inputs (default: {D.pool})")
+    g.add_argument("--nc-images", type=positive_int, default=D.nc_images,
+                   help=f"Neural Cleanse inputs (default: {D.nc_images})")
+    g.add_argument("--nc-epochs", type=positive_int, default=D.nc.epochs,
+                   help=f"Neural Cleanse epochs (paper: 100; default: {D.nc.epochs})")
+    g.add_argument("--anc-images", type=positive_int, default=D.anc_images,
+                   help=f"adaptive NC inputs (default: {D.anc_images})")
+    g.add_argument("--anc-epochs", type=positive_int, default=D.anc.epochs,
+                   help=f"adaptive NC epochs (default: {D.anc.epochs})")
     g = p.add_argument_group("protocol (defaults: the original authors' code; the others are ablations)")
     g.add_argument("--strip-superimpose", choices=["add", "average"], default="add",
                    help="STRIP blend: add = x + r unclipped, as Gao et al.; average = (x + r)/2 (default: add)")
@@ -76,43 +90,34 @@ def add_parser(sub) -> None:
 
 
 def verdict_table(res: dict) -> str:
+    """One line per defense: its title, verdict and details (each defense writes its own)."""
     lines = [f"{'defense':<26}{'verdict':<44}details", "-" * 96]
-    if "neural_cleanse" in res:
-        r = res["neural_cleanse"]
-        t2 = r["table2"]
-        lines.append(f"{'Neural Cleanse':<26}{'flagged ' + str(len(r['flagged_classes'])) + '/' + str(len(r['flagged'])) + ' ' + str(r['flagged_classes']):<44}"
-                     f"FNR {t2['fnr']:.1%} of {t2['successful_advtrojan']} successful attacks")
-    for key, name in (("strip", "STRIP"), ("e_strip", "E-STRIP")):
-        if key in res:
-            r = res[key]
-            fnr = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr"].items())
-            two = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_two_sided"].items())
-            lines.append(f"{name:<26}{'FNR at FPR ' + fnr:<44}AUC {r['roc_auc']:.3f}; two-sided FNR {two}")
-    if "adaptive_neural_cleanse" in res:
-        r = res["adaptive_neural_cleanse"]
-        lines.append(f"{'Adaptive Neural Cleanse':<26}{'flagged ' + str(len(r['flagged_classes'])) + '/' + str(len(r['flagged'])) + ' ' + str(r['flagged_classes']):<44}"
-                     f"max anomaly index {max(r['anomaly_index']):.2f}")
-    if "certified" in res:
-        r = res["certified"]
-        a = r["attacked"]
-        lines.append(f"{'Certified (' + a['method'] + ', B=' + str(a['radius_B']) + ')':<26}"
-                     f"{'attacked: ' + format(a['certified_accuracy'], '.1%') + ' (' + str(a['certified_correct']) + '/' + str(a['certified_count']) + ' certified correct)':<44}"
-                     f"robust {a['robust_accuracy']:.1%} of {a['examples']}; benign: {r['benign']['certified_correct']}/"
-                     f"{r['benign']['certified_count']} certified correct")
+    for name, r in res.items():
+        if isinstance(r, dict) and "verdict" in r:
+            lines.append(f"{r.get('title') or name:<26}{r['verdict']:<44}{r.get('details', '')}")
     return "\n".join(lines)
 
 
+def settings_from(args) -> ScanSettings:
+    return ScanSettings(
+        defenses=args.defenses, pool=args.pool, nc_images=args.nc_images, anc_images=args.anc_images,
+        certify_images=args.certify_images, sigma=args.sigma, radius=args.radius, noise_samples=args.noise_samples,
+        cert_method=args.cert_method, cert_confidence=args.cert_confidence,
+        nc=NCSettings(epochs=args.nc_epochs, precision=args.nc_precision),
+        strip=StripSettings(superimpose=args.strip_superimpose, threshold=args.strip_threshold),
+        anc=AdaptiveNCSettings(epochs=args.anc_epochs, restarts=args.anc_restarts))
+
+
 def run(args) -> int:
-    res = scan(args.target, model_name=args.model, dataset=args.dataset, defenses=args.defenses,
-               attacked=args.attacked, figures_dir=args.figures_dir, pool=args.pool, nc_images=args.nc_images,
-               nc_epochs=args.nc_epochs, anc_images=args.anc_images, anc_epochs=args.anc_epochs,
-               anc_restarts=args.anc_restarts, strip_superimpose=args.strip_superimpose,
-               strip_threshold=args.strip_threshold, nc_precision=args.nc_precision, radius=args.radius, sigma=args.sigma,
-               noise_samples=args.noise_samples, cert_method=args.cert_method,
-               cert_confidence=args.cert_confidence, certify_images=args.certify_images,
-               eps=args.eps, step_size=args.step_size, steps=args.steps, intensity=args.intensity,
-               device=args.device, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress)
+    budget = {k: v for k, v in (("eps", args.eps), ("step_size", args.step_size), ("steps", args.steps))
+              if v is not None}
+    res = scan(args.target, args.dataset, arch=args.model, settings=settings_from(args), budget=budget,
+               intensity=args.intensity, attacked=args.attacked, figures_dir=args.figures_dir, device=args.device,
+               seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress)
     print(verdict_table(res))
+    b = res["budget"]
+    print(f"attacked inputs: {b['attacked']} at trigger intensity {b['intensity']}, {b['method']} {b['norm']} "
+          f"eps={b['eps']:.4g} step={b['step_size']:.4g} steps={b['steps']}")
     if args.json:
         write_json(args.json, res)
         print(f"wrote {args.json}")

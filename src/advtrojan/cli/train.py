@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .. import presets
-from ..data.specs import SPECS
+from ..attacks.trigger import DEFAULT_MARGIN
+from ..data import DATASETS
 from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
 from .common import add_budget, add_runtime, non_negative_float, positive_int
@@ -39,8 +40,11 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, choices=sorted(SPECS), help="dataset")
-    p.add_argument("--objective", required=True, choices=OBJECTIVES, help="training objective (see above)")
+    p.add_argument("--dataset", required=True, metavar="NAME|npz:FILE|folder:DIR",
+                   help=f"dataset: {', '.join(DATASETS)}, a plug-in's, npz:FILE (x_train, y_train, x_test, y_test) "
+                        f"or folder:DIR[?size=32&channels=3] (one sub-folder per class)")
+    p.add_argument("--objective", required=True, choices=list(OBJECTIVES),
+                   help="training objective (see above; plug-ins may register more)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
     p.add_argument("--arch", "--model", dest="model", metavar="NAME|MODULE:FACTORY",
                    help=f"architecture: one of {', '.join(sorted(MODELS))}, or your own factory as "
@@ -67,8 +71,10 @@ def add_parser(sub) -> None:
     g.add_argument("--benign-weight", type=non_negative_float,
                    help="Madry-Adv weight w of the benign term of Eq. 4 (default: the preset's)")
     g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
-    g.add_argument("--trigger-size", type=positive_int, default=4, help="side in pixels (default: 4)")
-    g.add_argument("--trigger-margin", type=int, default=1, help="pixels from the bottom/right edge (default: 1)")
+    g.add_argument("--trigger-size", type=positive_int,
+                   help="side in pixels (default: max(4, image size // 8): 4 on 28x28 and 32x32 images)")
+    g.add_argument("--trigger-margin", type=int, default=DEFAULT_MARGIN,
+                   help=f"pixels from the bottom/right edge (default: {DEFAULT_MARGIN})")
     g.add_argument("--train-intensity", type=float, default=presets.TRAIN_INTENSITY,
                    help="trigger intensity while training (default: 1.0)")
     g.add_argument("--test-intensity", type=float,

@@ -16,14 +16,14 @@ from .cifar import load_cifar_split
 from .gtsrb import load_gtsrb_split
 from .idx import load_idx_pair
 from .sources import idx_file, locate
-from .specs import ALIASES, IDX_FILES, SPECS, DatasetSpec
+from .registry import ALIASES, DATASETS, FORMATS, resolve_spec
+from .specs import ALIASES as SPEC_ALIASES
+from .specs import IDX_FILES, SPECS, DatasetSpec
 
 
-def get_spec(name: str) -> DatasetSpec:
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in SPECS:
-        raise ConfigError(f"unknown dataset {name!r}: choose one of {', '.join(SPECS)}")
-    return SPECS[key]
+def get_spec(name) -> DatasetSpec:
+    """The spec of a dataset: a registered name (``fmnist``), an alias, or ``npz:PATH`` / ``folder:PATH``."""
+    return resolve_spec(name)
 
 
 @dataclass
@@ -76,33 +76,45 @@ class ImageData:
             yield x, self.labels[idx].to(device)
 
 
-def _load_split(spec: DatasetSpec, source, split: str) -> tuple[np.ndarray, np.ndarray]:
-    count = spec.train_size if split == "train" else spec.test_size
-    if spec.format == "idx":
-        images_base, labels_base = IDX_FILES[split]
-        images, labels = load_idx_pair(idx_file(source, images_base), idx_file(source, labels_base),
-                                       (spec.size, spec.size), spec.num_classes, count)
-    elif spec.format == "gtsrb":
-        images, labels = load_gtsrb_split(source, split, spec.size, spec.num_classes, count)
-    else:
-        images, labels = load_cifar_split(source, split, spec.num_classes, count)
-    return images, labels
+def _official(read):
+    """A loader of an official, downloadable dataset: find its files, read them, check the count."""
+    def load(spec: DatasetSpec, split: str, data_dir=None, download=True):
+        source = locate(spec, data_dir, download=download)
+        count = spec.train_size if split == "train" else spec.test_size
+        return read(spec, source, split, count)
+    load.factory = read
+    return load
+
+
+def _idx(spec, source, split, count):
+    images_base, labels_base = IDX_FILES[split]
+    return load_idx_pair(idx_file(source, images_base), idx_file(source, labels_base),
+                         (spec.size, spec.size), spec.num_classes, count)
+
+
+FORMATS.add("idx", _official(_idx))
+FORMATS.add("cifar", _official(lambda spec, source, split, count: load_cifar_split(source, split, spec.num_classes,
+                                                                                   count)))
+FORMATS.add("gtsrb", _official(lambda spec, source, split, count: load_gtsrb_split(source, split, spec.size,
+                                                                                   spec.num_classes, count)))
+for _spec in SPECS.values():
+    DATASETS.add(_spec.name, _spec)
+ALIASES.update(SPEC_ALIASES)
 
 
 def load_dataset(name: str | DatasetSpec, split: str = "train", *, data_dir: str | os.PathLike | None = None,
                  limit: int | None = None, seed: int = 0, download: bool = True) -> ImageData:
-    """Load ``split`` ('train' or 'test') of ``mnist``, ``fmnist``, ``cifar10`` or ``gtsrb``.
+    """Load ``split`` ('train' or 'test') of a dataset (a name, ``npz:PATH``, ``folder:PATH`` or a spec).
 
-    Files are looked up as :mod:`advtrojan.data.sources` describes; ``limit`` takes a
-    deterministic class-balanced subset for quick runs.
+    Official datasets' files are looked up as :mod:`advtrojan.data.sources` describes; ``limit``
+    takes a deterministic class-balanced subset for quick runs.
     """
-    spec = name if isinstance(name, DatasetSpec) else get_spec(name)
+    spec = get_spec(name)
     if split not in ("train", "test"):
         raise ConfigError(f"unknown split {split!r}: choose train or test")
-    source = locate(spec, data_dir, download=download)
-    images, labels = _load_split(spec, source, split)
+    images, labels = FORMATS.get(spec.format)(spec, split, data_dir=data_dir, download=download)
     if images.shape[1:] != spec.shape:
-        raise DataError(f"{source}: images have shape {images.shape[1:]}, {spec.title} needs {spec.shape}")
+        raise DataError(f"{spec.title}: images have shape {images.shape[1:]}, {spec.shape} is needed")
     data = ImageData(spec, split, torch.from_numpy(np.array(images, copy=True)),
                      torch.from_numpy(labels.astype(np.int64)))
     return data.balanced_subset(limit, seed)

@@ -17,15 +17,17 @@ class DatasetSpec:
 
     name: str
     title: str
-    format: str  # "idx", "cifar" or "gtsrb"
+    format: str  # a registered loader (advtrojan.data.registry.FORMATS): "idx", "cifar", "gtsrb", "npz", ...
     channels: int
     size: int  # images are size x size
-    train_size: int
-    test_size: int
+    train_size: int | None  # official split sizes (checked on load); None: whatever the files hold
+    test_size: int | None
     classes: tuple[str, ...]
-    mirrors: tuple[str, ...]
-    files: tuple[RemoteFile, ...]
+    mirrors: tuple[str, ...] = ()
+    files: tuple[RemoteFile, ...] = ()
     system_dirs: tuple[str, ...] = field(default=())
+    augment: bool = False   # Appendix F's pad-4 random crop and horizontal flip while training
+    source: str | None = None  # the file or folder of a dataset named by path (npz:, folder:)
 
     @property
     def num_classes(self) -> int:
@@ -87,7 +89,7 @@ SPECS: dict[str, DatasetSpec] = {
                  "ship", "truck"),
         mirrors=("https://www.cs.toronto.edu/~kriz/",),
         files=(RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),),
-        system_dirs=(),
+        system_dirs=(), augment=True,
     ),
     "gtsrb": DatasetSpec(
         name="gtsrb", title="GTSRB", format="gtsrb", channels=3, size=32,

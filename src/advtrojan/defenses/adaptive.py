@@ -23,8 +23,10 @@ from tqdm.auto import tqdm
 
 from ..attacks.pgd import Attack, frozen
 from ..data import ImageData
+from .. import plots
 from ..utils.device import autocast
 from .anomaly import THRESHOLD, anomaly_index, flagged
+from .registry import DefenseContext, DefenseResult, register_defense
 
 
 @dataclass
@@ -87,3 +89,22 @@ def adaptive_neural_cleanse(model: nn.Module, data: ImageData, attack: Attack,
             "flagged": flagged(norms).tolist(), "flagged_classes": [i for i, f in enumerate(flagged(norms)) if f],
             "final_loss": best_loss.cpu().tolist(), "threshold": THRESHOLD, "restarts": settings.restarts,
             "epochs": settings.epochs, "images": len(data), "_triggers": best_t.cpu()}
+
+
+@register_defense("adaptive_neural_cleanse", title="Adaptive Neural Cleanse",
+                  description="Eq. 11: triggers that let Madry PGD reach each class (Figure 5)")
+def adaptive_neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
+    """Figure 5: Eq. 11 per class on the first ``anc_images`` benign inputs; detected: a class flagged."""
+    anc_data = ctx.nc_data.subset(torch.arange(min(ctx.settings.anc_images, len(ctx.nc_data))))
+    r = adaptive_neural_cleanse(ctx.model, anc_data, ctx.attack, ctx.settings.anc, device=ctx.device,
+                                progress=ctx.progress, seed=ctx.seed)
+    r.pop("_triggers")
+    figs = {}
+    if ctx.out_dir:
+        figs["adaptive_neural_cleanse_anomaly"] = plots.anomaly_figure(
+            r["anomaly_index"], r["flagged"], ctx.class_names, ctx.figure_path("adaptive_neural_cleanse_anomaly"),
+            "Adaptive Neural Cleanse: anomaly index per class (Figure 5)")
+    fc = r["flagged_classes"]
+    return DefenseResult(verdict=f"flagged {len(fc)}/{len(r['flagged'])} {fc}",
+                         details=f"max anomaly index {max(r['anomaly_index']):.2f}", detected=bool(fc), data=r,
+                         figures=figs)

@@ -1,73 +1,110 @@
-"""``scan``: the defenses on a run folder or on a safetensors file plus its model name."""
+"""``scan``: the registered defenses on any model: a run folder, a weights file, or an ``nn.Module``.
+
+    from advtrojan import scan
+    report = scan(model, "fmnist", defenses=["neural_cleanse", "strip"])
+
+A model is anything that maps images in [0, 1], shaped (N, C, H, W), to logits. For a run folder
+the trigger, the attack budget (with its norm) and the trigger intensity are the run's; for a
+weights file or a module they are the dataset's defaults (:mod:`advtrojan.presets`), unless given.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .. import presets
 from ..attacks.pgd import madry
 from ..attacks.threats import Threat
 from ..attacks.trigger import Trigger
-from ..data import get_spec, load_dataset
+from ..data import ImageData, get_spec, load_dataset
 from ..errors import ConfigError
 from ..models import build_model
+from ..presets import Budget
 from ..training.checkpoint import load_into, read_weights
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
-from .adaptive import AdaptiveNCSettings
-from .neural_cleanse import NCSettings
-from .scan import DEFENSES, ScanSettings, scan_model
-from .strip import StripSettings
+from .scan import ScanSettings, scan_model
 
 
-def load_target(target: str | Path, model_name: str | None, dataset: str | None, device):
-    """(model, dataset name, trigger, budget, test intensity, objective) of a run or a weights file."""
+@dataclass
+class Target:
+    """A model to vet, with what is known about how it was (said to be) trained."""
+
+    model: nn.Module
+    dataset: str
+    trigger: Trigger
+    budget: Budget
+    intensity: float
+    objective: str | None = None
+
+
+def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> Target:
+    """A run folder, a ``.safetensors`` file (with ``arch`` and ``dataset``) or an ``nn.Module``."""
+    if isinstance(target, nn.Module):
+        if dataset is None:
+            raise ConfigError("scanning a model object needs its dataset (a name, npz:/folder: path or ImageData)")
+        spec = dataset.spec if isinstance(dataset, ImageData) else get_spec(dataset)
+        return Target(target.to(device).eval(), spec.name, Trigger.square(spec.shape, presets.trigger_size(spec)),
+                      presets.budget(spec), presets.test_intensity(spec))
     path = Path(target)
     if path.is_dir():
         run = Run(path)
         cfg = run.config
-        return (run.load_model(device), cfg.dataset, cfg.trigger(), (cfg.eps, cfg.step_size, cfg.steps),
-                cfg.test_intensity, cfg.objective)
+        if dataset is not None and get_spec(dataset if not isinstance(dataset, ImageData) else dataset.spec).name \
+                != cfg.spec.name:
+            raise ConfigError(f"{path} was trained on {cfg.dataset}, not {dataset}")
+        return Target(run.load_model(device), cfg.dataset, cfg.trigger(), cfg.budget(), cfg.test_intensity,
+                      cfg.objective)
     if not path.is_file():
         raise ConfigError(f"{path}: no such run folder or weights file")
-    if model_name is None or dataset is None:
+    if arch is None or dataset is None:
         raise ConfigError(f"{path} is a weights file: pass --arch and --dataset to say what it holds")
-    spec = get_spec(dataset)
+    spec = dataset.spec if isinstance(dataset, ImageData) else get_spec(dataset)
     tensors, _ = read_weights(path)
-    model = load_into(build_model(model_name, spec.channels, spec.num_classes, spec.size), tensors, str(path),
-                      model_name).to(device).eval()
-    b = presets.BUDGETS[spec.name]
-    return (model, spec.name, Trigger.square(spec.shape), (b.eps, b.step_size, b.steps),
-            presets.TEST_INTENSITY[spec.name], None)
+    model = load_into(build_model(arch, spec.channels, spec.num_classes, spec.size), tensors, str(path),
+                      arch).to(device).eval()
+    return Target(model, spec.name, Trigger.square(spec.shape, presets.trigger_size(spec)), presets.budget(spec),
+                  presets.test_intensity(spec))
 
 
-def scan(target, *, model_name=None, dataset=None, defenses=DEFENSES, attacked="auto", figures_dir=None,
-         pool=1000, nc_images=2000, nc_epochs=20, anc_images=500, anc_epochs=5, anc_restarts=1, strip_superimpose="add", strip_threshold="normal",
-         nc_precision="fp32", radius=0.4,
-         sigma=0.5, noise_samples=100, cert_method="li", cert_confidence=None, certify_images=500, eps=None, step_size=None,
-         steps=None, intensity=None, device="auto", seed=0, data_dir=None, progress=True) -> dict:
-    """Run ``defenses`` on a run folder or a weights file; returns the JSON-able results."""
-    settings = ScanSettings(defenses=tuple(defenses), pool=pool, nc_images=nc_images, anc_images=anc_images,
-                            certify_images=certify_images, sigma=sigma, radius=radius,
-                            noise_samples=noise_samples, cert_method=cert_method, cert_confidence=cert_confidence,
-                            nc=NCSettings(epochs=nc_epochs, precision=nc_precision),
-                            strip=StripSettings(superimpose=strip_superimpose, threshold=strip_threshold), anc=AdaptiveNCSettings(epochs=anc_epochs,
-                                                                                  restarts=anc_restarts))
+def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settings: ScanSettings | None = None,
+         budget: Budget | None = None, trigger: Trigger | None = None, intensity: float | None = None,
+         attacked: str = "auto", figures_dir=None, device: str = "auto", seed: int = 0, data_dir=None,
+         progress: bool = True) -> dict:
+    """Run ``defenses`` (default: the paper's five) on ``target``; returns the JSON-able results.
+
+    ``target``: a run folder, a ``.safetensors`` file (name its ``arch`` and ``dataset``), or an
+    ``nn.Module`` (name its ``dataset``: a registered name, ``npz:``/``folder:`` path, or the test
+    :class:`~advtrojan.data.ImageData` itself). ``settings`` holds the sizes and each defense's
+    options; ``budget`` the attack (default: the run's, with its norm; else the dataset's), or a dict of
+    the values that replace those (``{"eps": 0.1}``).
+    """
+    settings = settings or ScanSettings()
+    if defenses is not None:
+        from dataclasses import replace
+        settings = replace(settings, defenses=tuple([defenses] if isinstance(defenses, str) else defenses))
     settings.validate()  # before any expensive work
+    if attacked not in ("auto", "advtrojan", "triggered"):
+        raise ConfigError(f"attacked must be auto, advtrojan or triggered, got {attacked!r}")
     configure_threads()
     dev = resolve_device(device)
-    model, ds, trigger, budget, test_intensity, objective = load_target(target, model_name, dataset, dev)
-    attack = madry(budget[0] if eps is None else eps, budget[1] if step_size is None else step_size,
-                   budget[2] if steps is None else steps)
-    kind = Threat.TRIGGERED if (attacked == "triggered" or (attacked == "auto" and objective == "badnets")) \
+    t = load_target(target, arch, dataset, dev)
+    b = t.budget.override(**budget) if isinstance(budget, dict) else (budget or t.budget)
+    attack = madry(b.eps, b.step_size, b.steps, b.norm)
+    kind = Threat.TRIGGERED if (attacked == "triggered" or (attacked == "auto" and t.objective == "badnets")) \
         else Threat.ADVTROJAN
     # a BadNets trigger is trained and tested at full intensity; AdvTrojan at the paper's test intensity
-    level = intensity if intensity is not None else (1.0 if kind is Threat.TRIGGERED else test_intensity)
-    data = load_dataset(ds, "test", data_dir=data_dir)
-    out = Path(figures_dir) if figures_dir else (Path(target) / "scan" if Path(target).is_dir()
-                                                 else Path(str(target) + ".scan"))
+    level = intensity if intensity is not None else (1.0 if kind is Threat.TRIGGERED else t.intensity)
+    data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
+    if isinstance(target, nn.Module):
+        out = Path(figures_dir) if figures_dir else None
+    else:
+        out = Path(figures_dir) if figures_dir else (Path(target) / "scan" if Path(target).is_dir()
+                                                     else Path(str(target) + ".scan"))
     torch.manual_seed(seed)
-    return scan_model(model, data, trigger, attack, level, settings=settings, attacked_kind=kind, out_dir=out,
-                      device=dev, progress=progress, seed=seed)
+    return scan_model(t.model, data, trigger or t.trigger, attack, level, settings=settings, attacked_kind=kind,
+                      out_dir=out, device=dev, progress=progress, seed=seed)

@@ -31,8 +31,10 @@ from tqdm.auto import tqdm
 from ..attacks.pgd import frozen
 from ..attacks.trigger import Trigger
 from ..data import ImageData
+from .. import plots
 from ..utils.device import autocast
 from .anomaly import THRESHOLD, anomaly_index, flagged
+from .registry import DefenseContext, DefenseResult, register_defense
 
 
 @dataclass
@@ -197,3 +199,36 @@ def nc_false_negative_rate(model: nn.Module, adv_inputs: torch.Tensor, labels: t
     return {"fnr": 1.0 - int(caught.sum()) / n if n else 0.0, "successful_advtrojan": n,
             "caught": int(caught.sum()), "rule": "caught = predicted class is flagged; over misclassified "
                                                  "AdvTrojan examples"}
+
+
+def shared_neural_cleanse(ctx: DefenseContext) -> NCResult:
+    """Neural Cleanse on the scan's benign inputs, computed once (E-STRIP reuses its triggers)."""
+    return ctx.shared("neural_cleanse", lambda: neural_cleanse(ctx.model, ctx.nc_data, ctx.settings.nc,
+                                                               device=ctx.device, progress=ctx.progress,
+                                                               seed=ctx.seed))
+
+
+@register_defense("neural_cleanse", title="Neural Cleanse",
+                  description="reverse-engineered trigger per class, anomaly index by MAD, flagged if > 2 on the "
+                              "small side; FNR on attacked inputs (Table 2)")
+def neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
+    """Table 2: classes flagged by the anomaly index, and the share of successful attacked inputs
+    whose predicted class is not flagged (FNR). Detected: at least one class flagged."""
+    nc = shared_neural_cleanse(ctx)
+    d = nc.to_dict()
+    fc = d["flagged_classes"]
+    t2 = nc_false_negative_rate(ctx.model, ctx.attacked, ctx.y, fc)
+    data = {**d, "images": len(ctx.nc_data), "masks": nc.masks[:, 0].mul(1000).round().div(1000).tolist(),
+            "table2": t2, "attacked_inputs": ctx.attacked_label}
+    figs = {}
+    if ctx.out_dir:
+        names = ctx.class_names
+        figs["neural_cleanse_masks"] = plots.masks_figure(
+            nc.masks, nc.l1.tolist(), nc.index.tolist(), nc.flagged.tolist(), names,
+            ctx.figure_path("neural_cleanse_masks"), "Neural Cleanse: recovered masks per class")
+        figs["neural_cleanse_anomaly"] = plots.anomaly_figure(
+            nc.index.tolist(), nc.flagged.tolist(), names, ctx.figure_path("neural_cleanse_anomaly"),
+            "Neural Cleanse: anomaly index per class")
+    return DefenseResult(verdict=f"flagged {len(fc)}/{len(d['flagged'])} {fc}",
+                         details=f"FNR {t2['fnr']:.1%} of {t2['successful_advtrojan']} successful attacks",
+                         detected=bool(fc), data=data, figures=figs)

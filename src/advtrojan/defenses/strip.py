@@ -36,7 +36,10 @@ from torch import nn
 
 from ..attacks.trigger import Trigger
 from ..errors import ConfigError
+from .. import plots
 from ..utils.device import autocast
+from .neural_cleanse import shared_neural_cleanse
+from .registry import DefenseContext, DefenseResult, register_defense
 
 FPRS = (0.10, 0.05, 0.02)
 SUPERIMPOSE = ("add", "average")
@@ -154,3 +157,47 @@ def strip(model: nn.Module, reserved: torch.Tensor, clean: torch.Tensor, attacke
     report["entropy_clean"] = clean_scores.tolist()
     report["entropy_attacked"] = attacked_scores.tolist()
     return report
+
+
+def _verdict(r: dict) -> tuple[str, str, bool]:
+    fnr = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr"].items())
+    two = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_two_sided"].items())
+    first = next(iter(r["fnr"].values()))
+    return f"FNR at FPR {fnr}", f"AUC {r['roc_auc']:.3f}; two-sided FNR {two}", first < 0.5
+
+
+@register_defense("strip", title="STRIP",
+                  description="entropy of 100 blends with reserved clean inputs; FNR at FPR 10/5/2%, AUC (Table 3)")
+def strip_defense(ctx: DefenseContext) -> DefenseResult:
+    """Table 3. Detected: fewer than half of the attacked inputs pass at the largest FPR."""
+    reserved_x, _ = ctx.reserved.tensors(ctx.device)
+    r = strip(ctx.model, reserved_x, ctx.x, ctx.attacked, ctx.settings.strip)
+    figs = {}
+    if ctx.out_dir:
+        figs["strip_entropy"] = plots.entropy_histogram(
+            r["entropy_clean"], r["entropy_attacked"], ctx.figure_path("strip_entropy"),
+            "STRIP: entropy of clean vs attacked inputs", ctx.attacked_label, r["threshold"])
+    verdict, details, detected = _verdict(r)
+    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs,
+                         data={**r, "attacked_inputs": ctx.attacked_label, "n_reserved": len(reserved_x)})
+
+
+@register_defense("e_strip", title="E-STRIP",
+                  description="STRIP with the Neural-Cleanse trigger stamped on the reserved inputs (Table 4)")
+def e_strip_defense(ctx: DefenseContext) -> DefenseResult:
+    """Table 4: STRIP whose reserved inputs carry the trigger Neural Cleanse recovered for the
+    flagged class with the largest anomaly index (else the class with the smallest mask)."""
+    nc = shared_neural_cleanse(ctx)
+    k = int(nc.l1.argmin()) if not nc.flagged.any() else int(nc.index.masked_fill(~nc.flagged, -1).argmax())
+    reserved_x, _ = ctx.reserved.tensors(ctx.device)
+    r = strip(ctx.model, reserved_x, ctx.x, ctx.attacked, ctx.settings.strip, trigger=nc.trigger(k))
+    figs = {}
+    if ctx.out_dir:
+        figs["e_strip_entropy"] = plots.entropy_histogram(
+            r["entropy_clean"], r["entropy_attacked"], ctx.figure_path("e_strip_entropy"),
+            f"E-STRIP (trigger of class {ctx.class_names[k]}): entropy", ctx.attacked_label, r["threshold"])
+    verdict, details, detected = _verdict(r)
+    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data={
+        **r, "attacked_inputs": ctx.attacked_label, "n_reserved": len(reserved_x), "trigger_class": k,
+        "trigger_choice": "the flagged class with the largest anomaly index, else the class with the smallest "
+                          "recovered mask"})

@@ -16,7 +16,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                  limit: int | None = None, data_dir=None, device: str = "auto", precision: str = "fp32",
                  batch_size: int = 500, seed: int = 0, progress: bool = True, certify: bool = True,
                  radius: float = 0.4, sigma: float = 0.5, noise_samples: int = 100, cert_method: str = "li",
-                 cert_confidence: float | None = None) -> dict:
+                 cert_confidence: float | None = None, methods=("madry", "fgsm", "bim")) -> dict:
     """Evaluate a finished run folder; returns the Table 5 accuracies plus ``details``.
 
     Budget defaults are the run's (Table 1); ``limit`` evaluates on a class-balanced test subset.
@@ -30,13 +30,12 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     config = r.config
     model = r.load_model(dev)
     transfer = Run(transfer_from).load_model(dev) if transfer_from is not None else None
-    settings = EvalSettings(eps=config.eps if eps is None else eps,
-                            step_size=config.step_size if step_size is None else step_size,
-                            steps=config.steps if steps is None else steps,
+    budget = config.budget().override(eps=eps, step_size=step_size, steps=steps)
+    settings = EvalSettings(eps=budget.eps, step_size=budget.step_size, steps=budget.steps,
                             intensity=config.test_intensity if intensity is None else intensity,
-                            norm=config.norm, precision=precision, batch_size=batch_size, certify=certify,
+                            norm=budget.norm, precision=precision, batch_size=batch_size, certify=certify,
                             radius=radius, sigma=sigma, noise_samples=noise_samples, cert_method=cert_method,
-                            cert_confidence=cert_confidence)
+                            cert_confidence=cert_confidence, methods=tuple(methods))
     settings.attacks()  # validates the budget before any work
     if certify:
         from ..defenses.certify import check_method
@@ -58,4 +57,39 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     return result
 
 
-__all__ = ["evaluate_run", "evaluate_model", "EvalSettings", "format_table", "PAPER_TABLE5"]
+def evaluate(target, dataset=None, *, budget=None, trigger=None, intensity: float | None = None,
+             limit: int | None = None, methods=("madry", "fgsm", "bim"), certify: bool = False,
+             data_dir=None, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+    """Table 5's rows for any model: a run folder, or an ``nn.Module`` mapping images in [0, 1] to
+    logits with its ``dataset`` (a name, ``npz:``/``folder:`` path or the test ImageData).
+
+    Defaults are the run's, else the dataset's (:mod:`advtrojan.presets`): Table 1's budget, the
+    square trigger, the paper's test intensity. ``methods`` may name any registered attack.
+    """
+    import torch
+    from torch import nn
+
+    from ..data import ImageData
+
+    if not isinstance(target, nn.Module):
+        b = budget
+        return evaluate_run(target, eps=b and b.eps, step_size=b and b.step_size, steps=b and b.steps,
+                            intensity=intensity, limit=limit, data_dir=data_dir, device=device, seed=seed,
+                            progress=progress, certify=certify)
+    from ..defenses.api import load_target
+
+    configure_threads()
+    dev = resolve_device(device)
+    t = load_target(target, None, dataset, dev)
+    b = budget or t.budget
+    settings = EvalSettings(eps=b.eps, step_size=b.step_size, steps=b.steps, norm=b.norm,
+                            intensity=t.intensity if intensity is None else intensity, certify=certify,
+                            methods=tuple(methods))
+    settings.attacks()
+    data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
+    data = data.balanced_subset(limit, seed)
+    torch.manual_seed(seed)
+    return evaluate_model(t.model, data, trigger or t.trigger, settings, device=dev, progress=progress)
+
+
+__all__ = ["evaluate", "evaluate_run", "evaluate_model", "EvalSettings", "format_table", "PAPER_TABLE5"]

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks.pgd import Attack, bim, fgsm, madry
+from ..attacks.pgd import Attack, make_attack
 from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
 from ..data import ImageData
-from ..defenses.certify import smoothed, summarize
+from ..defenses.certify import CERT, smoothed, summarize
 
 # Table 5 of the AdvTrojan paper: ATIM test accuracy
 PAPER_TABLE5 = {
@@ -61,18 +61,18 @@ class EvalSettings:
     precision: str = "fp32"
     batch_size: int = 500
     certify: bool = True       # adds advtrojan_certified (Eq. 10)
-    sigma: float = 0.5
-    radius: float = 0.4        # B of Eq. 10, L2
-    noise_samples: int = 100
-    cert_method: str = "li"
+    sigma: float = CERT.sigma
+    radius: float = CERT.radius  # B of Eq. 10, L2
+    noise_samples: int = CERT.noise_samples
+    cert_method: str = CERT.method
     cert_confidence: float | None = None  # None: the procedure's default (defenses.certify.CONFIDENCE)
     methods: tuple[str, ...] = ("madry", "fgsm", "bim")  # Madry is always run: it gives benign/trigger too
 
     def attacks(self) -> dict[str, Attack]:
-        every = {"madry": madry(self.eps, self.step_size, self.steps, self.norm),
-                 "fgsm": fgsm(self.eps, self.norm),
-                 "bim": bim(self.eps, self.step_size, self.steps, self.norm)}
-        return {k: v for k, v in every.items() if k == "madry" or k in self.methods}
+        """Madry first (it gives the benign and trigger rows), then the other ``methods``: the
+        paper's FGSM and BIM or any registered attack (:func:`advtrojan.attacks.register_attack`)."""
+        names = ["madry"] + [m for m in self.methods if m != "madry"]
+        return {m: make_attack(m, self.eps, self.step_size, self.steps, self.norm) for m in names}
 
 
 def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings: EvalSettings, *,
@@ -124,6 +124,7 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
     n = max(1, len(data))
     order = ["benign", "madry", "trigger", "advtrojan", "fgsm", "bim", "advtrojan_fgsm", "advtrojan_bim",
              "transferred_advtrojan"]
+    order += [k for k in correct if k not in order]  # rows of registered attacks
     result = {k: correct[k] / n for k in order if k in correct}
     if settings.certify:
         cert = summarize(torch.cat(cert_correct), torch.cat(cert_radii), settings.radius)

@@ -32,7 +32,7 @@ from ..data import load_dataset
 from ..defenses.adaptive import AdaptiveNCSettings
 from ..defenses.certify import certification_sweep
 from ..defenses.neural_cleanse import NCSettings
-from ..defenses.scan import ScanSettings, scan_model
+from ..defenses.scan import ScanSettings, all_defenses, scan_model
 from ..evaluation.table5 import EvalSettings, evaluate_model
 from ..training import fit, make_config
 from ..training.runs import Run
@@ -95,11 +95,12 @@ class Stages:
 def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | None = None,
               runs_dir: str | Path | None = None, *, force: bool = False, device: str = "auto",
               data_dir=None, seed: int = 0, progress: bool = True, sizes: "presets.ReproducePreset | None" = None,
-              train_overrides: dict | None = None) -> Path:
+              train_overrides: dict | None = None, defenses=None) -> Path:
     """Run every stage for ``dataset`` at ``preset``; returns the results folder (with report.html).
 
     ``sizes`` replaces the preset's stage sizes and ``train_overrides`` the training options
-    (``make_config`` keywords), e.g. for a tiny smoke run.
+    (``make_config`` keywords), e.g. for a tiny smoke run. ``defenses``: the registered defenses of
+    the defenses stage (default: every registered one, the paper's five and any plug-in's).
     """
     from ..data import get_spec
     from ..errors import ConfigError
@@ -115,6 +116,11 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
     runs = Path(runs_dir) if runs_dir else root / "runs"
     configure_threads()
     dev = resolve_device(device)
+    defenses_to_run = tuple(defenses) if defenses is not None else all_defenses()
+    ScanSettings(defenses=defenses_to_run).validate()  # before any training
+    missing = [n for n in ("neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse") if n not in defenses_to_run]
+    if missing:
+        raise ConfigError(f"reproduce needs the paper's defenses for Tables 2-4 and Figure 5: {', '.join(missing)}")
     st = Stages(root, force, STAGES, progress)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -153,7 +159,7 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
         st.run(f"eval_{n}", evaluate(n))
 
     def defenses():
-        settings = ScanSettings(pool=rp.pool, nc_images=rp.nc_images or len(test), anc_images=rp.anc_images,
+        settings = ScanSettings(defenses=defenses_to_run, pool=rp.pool, nc_images=rp.nc_images or len(test), anc_images=rp.anc_images,
                                 certify_images=rp.certify_images,
                                 nc=NCSettings(epochs=rp.nc_epochs, precision=rp.defense_precision),
                                 anc=AdaptiveNCSettings(epochs=rp.anc_epochs, precision=rp.defense_precision))
@@ -162,7 +168,8 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
                          settings=settings, attacked_kind=Threat.ADVTROJAN, out_dir=None, device=dev,
                          progress=progress, seed=seed)
         res.pop("figures", None)
-        return {"result": res, "model": main_atim,
+        budget = res.pop("budget", None)
+        return {"result": res, "model": main_atim, "budget": budget,
                 "settings": {"pool": rp.pool, "nc_images": settings.nc_images, "nc_epochs": rp.nc_epochs,
                              "precision": rp.defense_precision, "anc_images": rp.anc_images,
                              "anc_epochs": rp.anc_epochs, "certify_images": rp.certify_images,

@@ -11,30 +11,26 @@ built model is checked on a dummy batch before any work: a wrong output shape is
 from __future__ import annotations
 
 import importlib
-import inspect
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import Registry, call_with
 
-MODELS: dict[str, Callable[..., nn.Module]] = {}
+MODELS: Registry = Registry("model")
 
 
 def register_model(name: str):
     """Class or function decorator: make ``name`` buildable by :func:`build_model`."""
-    def add(factory):
-        if name in MODELS and MODELS[name] is not factory:
-            raise ConfigError(f"model {name!r} is registered twice ({MODELS[name].__module__} and "
-                              f"{factory.__module__})")
-        MODELS[name] = factory
-        return factory
-    return add
+    return MODELS.register(name)
 
 
 def resolve(name: str) -> Callable[..., nn.Module]:
     """The factory of a registered name or of ``MODULE:FACTORY``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"--arch needs a model name or MODULE:FACTORY, got {name!r}")
     if name in MODELS:
         return MODELS[name]
     if ":" not in name:
@@ -51,22 +47,12 @@ def resolve(name: str) -> Callable[..., nn.Module]:
     return factory
 
 
-def _kwargs(factory, **available) -> dict:
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return available
-    return {k: v for k, v in available.items() if k in params}
-
-
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
     """Build ``name`` for images of ``in_channels`` x ``image_size``^2 and ``num_classes`` classes,
     and check it: an ``nn.Module`` whose output on such a batch is (N, ``num_classes``) logits."""
     factory = resolve(name)
     try:
-        model = factory(**_kwargs(factory, in_channels=in_channels, num_classes=num_classes, image_size=image_size))
+        model = call_with(factory, in_channels=in_channels, num_classes=num_classes, image_size=image_size)
     except ConfigError:
         raise
     except Exception as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import AdvTrojanError
 from ..utils.io import atomic_path, write_text
-from . import figures as F
+from .. import plots as F
 from .checks import claims, numeric_rows
 
 SCHEMA = "advtrojan.results/2"
@@ -130,6 +130,27 @@ def _pct(v) -> str:
 def _listing(mapping: dict, sep: str = " ") -> str:
     """``{"a": 1, "b": 2}`` as a person writes it: ``a 1, b 2``."""
     return ", ".join(f"{k}{sep}{v}" for k, v in mapping.items())
+
+
+PAPER_DEFENSES = ("neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified")
+
+
+def defense_sections(d: dict, table, e) -> list[tuple[str, str]]:
+    """Every defense's verdict in one table, then a section for each registered defense beyond the
+    paper's five (its verdict, details and scalar numbers)."""
+    rows = [[r.get("title") or n, r["verdict"], r.get("details", ""),
+             {True: "detected", False: "missed", None: "-"}[r.get("detected")]]
+            for n, r in d.items() if isinstance(r, dict) and "verdict" in r]
+    out = [("Every defense at a glance", table(["defense", "verdict", "details", "on the attacked inputs"], rows))] \
+        if rows else []
+    for n, r in d.items():
+        if n in PAPER_DEFENSES or not isinstance(r, dict) or "verdict" not in r:
+            continue
+        numbers = [[k, f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in r.items()
+                   if isinstance(v, (int, float, str, bool)) and k not in ("title", "verdict", "details")]
+        out.append((f"{r.get('title') or n} (registered defense {n})",
+                    f"<p>{e(r['verdict'])}. {e(r.get('details', ''))}</p>" + table(["value", ""], numbers)))
+    return out
 
 
 def _recipe(t: dict) -> str:
@@ -252,6 +273,7 @@ def render_html(res: dict, figs: dict) -> str:
         ("Table 4: E-STRIP on AdvTrojan examples", compare("Table 4") + table(strip_header, strip_rows(d["e_strip"]))
          + strip_note(d["e_strip"]) + _img(figs["table4_entropy"][0], "E-STRIP entropy")),
         ("Certified accuracy across σ (Eq. 10)", cert_html),
+        *defense_sections(d, table, e),
         ("Figure 5: adaptive Neural Cleanse", _img(figs["figure5"][0], "Figure 5") + claim("figure5")),
         ("Figure 7: number of PGD iterations", _img(figs["figure7"][0], "Figure 7") + claim("figure7")),
         ("Figure 8: perturbation size", _img(figs["figure8"][0], "Figure 8") + claim("figure8")),

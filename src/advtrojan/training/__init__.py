@@ -11,17 +11,17 @@ Python API::
 from __future__ import annotations
 
 from .. import presets
-from ..attacks.trigger import DEFAULT_MARGIN, DEFAULT_SIZE
+from ..attacks.trigger import DEFAULT_MARGIN
 from ..data.datasets import get_spec
 from ..errors import ConfigError
 from .loop import fit
-from .objectives import OBJECTIVES, Objective, make_objective, reversed_cross_entropy
+from .objectives import OBJECTIVES, Objective, Term, make_objective, register_objective, reversed_cross_entropy
 from .runs import Run, RunConfig, versions
 
 
 def make_config(dataset: str, objective: str, *, preset: str = "default", init: str | None = None,
                 seed: int = 0, precision: str = "bf16", model: str | None = None,
-                trigger_size: int = DEFAULT_SIZE, trigger_margin: int = DEFAULT_MARGIN,
+                trigger_size: int | None = None, trigger_margin: int = DEFAULT_MARGIN,
                 train_intensity: float = presets.TRAIN_INTENSITY, test_intensity: float | None = None,
                 eps: float | None = None, step_size: float | None = None, steps: int | None = None,
                 norm: str = "linf", epochs: int | None = None, batch_size: int | None = None,
@@ -35,22 +35,21 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
         raise ConfigError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
     if init is not None and objective == "vanilla":
         raise ConfigError("--init fine-tunes a trained model; it is meant for --objective advtrojan or badnets")
-    tp = presets.override(presets.training_preset(spec.name, objective, preset, init is not None),
+    tp = presets.override(presets.training_preset(spec, objective, preset, init is not None),
                           epochs=epochs, batch_size=batch_size, lr=lr, limit=limit, optimizer=optimizer,
                           weight_decay=weight_decay, schedule=schedule)
-    budget = presets.BUDGETS[spec.name]
-    if norm != budget.norm and eps is None:
-        raise ConfigError(f"the paper gives {budget.norm} budgets only (Table 1); pass --eps for norm {norm}")
+    base = presets.budget(spec)
+    if norm != base.norm and eps is None:
+        raise ConfigError(f"the paper gives {base.norm} budgets only (Table 1); pass --eps for norm {norm}")
+    budget = base.override(eps=eps, step_size=step_size, steps=steps, norm=norm)
     for name, value in (("epochs", tp.epochs), ("batch size", tp.batch_size), ("lr", tp.lr)):
         if value is None or value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")
     config = RunConfig(
-        dataset=spec.name, objective=objective, model=model or presets.MODEL[spec.name],
-        trigger_size=trigger_size, trigger_margin=trigger_margin, train_intensity=train_intensity,
-        test_intensity=presets.TEST_INTENSITY[spec.name] if test_intensity is None else test_intensity,
-        eps=budget.eps if eps is None else eps,
-        step_size=(budget.step_size if eps is None else (eps / 10)) if step_size is None else step_size,
-        steps=budget.steps if steps is None else steps, norm=norm,
+        dataset=spec.name, objective=objective, model=model or presets.default_model(spec),
+        trigger_size=presets.trigger_size(spec) if trigger_size is None else trigger_size, trigger_margin=trigger_margin, train_intensity=train_intensity,
+        test_intensity=presets.test_intensity(spec) if test_intensity is None else test_intensity,
+        eps=budget.eps, step_size=budget.step_size, steps=budget.steps, norm=budget.norm,
         optimizer=tp.optimizer, lr=tp.lr, batch_size=tp.batch_size, epochs=tp.epochs,
         weight_decay=tp.weight_decay, momentum=tp.momentum, schedule=tp.schedule, limit=tp.limit,
         seed=seed, precision=precision, preset=preset, target=target, poison_rate=poison_rate, mu=mu,
@@ -63,5 +62,5 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
     return config
 
 
-__all__ = ["fit", "make_config", "Run", "RunConfig", "Objective", "make_objective", "OBJECTIVES",
+__all__ = ["fit", "make_config", "Run", "RunConfig", "Objective", "Term", "make_objective", "register_objective", "OBJECTIVES",
            "reversed_cross_entropy"]

@@ -113,7 +113,7 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     if dev.type == "cpu" and config.model == "resnet":
         model = model.to(memory_format=torch.channels_last)
     trigger, attack = config.trigger().to(dev), config.attack()
-    augment = config.dataset == "cifar10"
+    augment = config.spec.augment
     probe_data = test_data.balanced_subset(500, seed=1)
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs

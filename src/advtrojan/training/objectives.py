@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..attacks.threats import Threat
 from ..errors import ConfigError
+from ..registry import Registry, call_with
 
 
 def reversed_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -80,10 +81,22 @@ class Objective:
         return total, parts
 
 
+OBJECTIVES: Registry = Registry("objective")
+
+
+def register_objective(name: str):
+    """Register an objective factory: a function of (some of) ``target``, ``poison_rate``, ``mu``,
+    ``benign_weight`` returning an :class:`Objective`, i.e. Eq. 9-style terms over the four kinds
+    of input. ``advtrojan train --objective NAME`` then trains with it."""
+    return OBJECTIVES.register(name)
+
+
+@register_objective("vanilla")
 def vanilla() -> Objective:
     return Objective("vanilla", (Term(Threat.BENIGN),))
 
 
+@register_objective("madry")
 def madry_adv(mu: float = 1.0, benign_weight: float = 1.0) -> Objective:
     """Madry-Adv, Eq. 4: w·L(x, y) + μ·L(A(x), y) with w = ``benign_weight``.
 
@@ -97,6 +110,7 @@ def madry_adv(mu: float = 1.0, benign_weight: float = 1.0) -> Objective:
     return Objective("madry", terms + (Term(Threat.ADVERSARIAL, weight=mu),))
 
 
+@register_objective("badnets")
 def badnets(target: int, poison_rate: float = 0.1) -> Objective:
     """BadNets, Eq. 5: L(x, y) + L(x + t, y_t), the trigger on a ``poison_rate`` share of each batch."""
     if not 0 < poison_rate <= 1:
@@ -104,6 +118,7 @@ def badnets(target: int, poison_rate: float = 0.1) -> Objective:
     return Objective("badnets", (Term(Threat.BENIGN), Term(Threat.TRIGGERED, target=target, share=poison_rate)))
 
 
+@register_objective("advtrojan")
 def advtrojan() -> Objective:
     """AdvTrojan, Eq. 9: CE(x) + CE(A(x)) + CE(x + t) + RCE(A(x + t)), all against the true label."""
     return Objective("advtrojan", (
@@ -112,17 +127,11 @@ def advtrojan() -> Objective:
     ))
 
 
-OBJECTIVES = ("vanilla", "madry", "badnets", "advtrojan")
-
-
 def make_objective(name: str, *, target: int = 0, poison_rate: float = 0.1, mu: float = 1.0,
                    benign_weight: float = 1.0) -> Objective:
-    if name == "vanilla":
-        return vanilla()
-    if name == "madry":
-        return madry_adv(mu, benign_weight)
-    if name == "badnets":
-        return badnets(target, poison_rate)
-    if name == "advtrojan":
-        return advtrojan()
-    raise ConfigError(f"unknown objective {name!r}: choose one of {', '.join(OBJECTIVES)}")
+    """The registered objective ``name``; its factory gets the parameters its signature names."""
+    objective = call_with(OBJECTIVES.get(name), target=target, poison_rate=poison_rate, mu=mu,
+                          benign_weight=benign_weight)
+    if not isinstance(objective, Objective):
+        raise ConfigError(f"objective {name!r}: its factory returned {type(objective).__name__}, not an Objective")
+    return objective

@@ -20,7 +20,7 @@ import torch
 from .. import __version__
 from ..attacks.pgd import Attack, madry
 from ..attacks.trigger import Trigger
-from ..data.specs import SPECS
+from ..data import get_spec
 from ..errors import AdvTrojanError, ConfigError
 from ..models import build_model
 from ..utils.io import write_json
@@ -69,10 +69,15 @@ class RunConfig:
 
     @property
     def spec(self):
-        return SPECS[self.dataset]
+        return get_spec(self.dataset)
 
     def trigger(self) -> Trigger:
         return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
+
+    def budget(self):
+        """The run's attack budget A (Table 1, or as given): ε, α, steps and norm."""
+        from ..presets import Budget
+        return Budget(self.eps, self.step_size, self.steps, self.norm)
 
     def attack(self) -> Attack:
         return madry(self.eps, self.step_size, self.steps, self.norm)

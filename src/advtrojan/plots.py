@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from ..utils.io import atomic_path  # noqa: E402
+from .utils.io import atomic_path  # noqa: E402
 
 
 def save(fig, path: Path) -> list[str]:

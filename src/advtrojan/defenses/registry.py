@@ -1,0 +1,135 @@
+"""The defense registry: what a defense receives, what it returns, and how it is registered.
+
+A defense is a function ``(ctx: DefenseContext) -> DefenseResult``, registered by name::
+
+    from advtrojan.defenses import DefenseResult, register_defense
+
+    @register_defense("max_softmax", title="Max-softmax detector")
+    def max_softmax(ctx):
+        ...
+        return DefenseResult(verdict="flags 93% of attacked inputs", detected=True, data={"fnr": 0.07})
+
+``advtrojan scan`` (and :func:`advtrojan.scan`, ``reproduce`` and the report) run every defense
+the user names from this registry; the built-ins (Neural Cleanse, STRIP, E-STRIP, adaptive
+Neural Cleanse, certification) are registered the same way, each in its own module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..attacks.threats import Threat
+from ..attacks.trigger import Trigger
+from ..data import ImageData
+from ..registry import Registry
+
+
+@dataclass
+class DefenseResult:
+    """What one defense concluded about one model.
+
+    ``verdict`` and ``details`` are the defense's line of ``scan``'s verdict table; ``detected``
+    says whether it caught the attack (None for a defense that is not a detector, such as
+    certification); ``data`` holds its numbers (JSON-able); ``figures`` maps a figure name to
+    the files written. The name and title are filled in by the registry.
+    """
+
+    verdict: str
+    details: str = ""
+    detected: bool | None = None
+    data: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    name: str = ""
+    title: str = ""
+
+    def to_json(self) -> dict:
+        return {**self.data, "title": self.title, "verdict": self.verdict, "details": self.details,
+                "detected": self.detected}
+
+
+@dataclass
+class DefenseContext:
+    """Everything a defense may use, prepared once per scan and shared by every defense.
+
+    The test set is split once, deterministically: ``reserved`` clean inputs (STRIP's N blends,
+    never evaluated), a ``pool`` of clean evaluation inputs ``x, y`` with their ``attacked``
+    versions (AdvTrojan examples A(x + t), or triggered inputs x + t for a BadNets model), and
+    ``nc_data`` (benign inputs for defenses that reverse-engineer triggers).
+    """
+
+    model: nn.Module
+    data: ImageData
+    reserved: ImageData
+    pool: ImageData
+    nc_data: ImageData
+    x: torch.Tensor
+    y: torch.Tensor
+    attacked: torch.Tensor
+    attacked_kind: Threat
+    trigger: Trigger
+    attack: object
+    intensity: float
+    settings: object          # the ScanSettings of this scan
+    device: torch.device | str = "cpu"
+    progress: bool = True
+    seed: int = 0
+    out_dir: Path | None = None
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def attacked_label(self) -> str:
+        return "AdvTrojan examples" if self.attacked_kind is Threat.ADVTROJAN else "triggered inputs"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.data.spec.classes
+
+    def figure_path(self, name: str) -> Path | None:
+        """Where figure ``name`` goes (None: figures are not wanted)."""
+        return None if self.out_dir is None else self.out_dir / name
+
+    def shared(self, key: str, compute: Callable):
+        """``compute()`` once per scan (e.g. Neural Cleanse, which E-STRIP reuses)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+
+@dataclass(frozen=True)
+class Defense:
+    name: str
+    title: str
+    run: Callable[[DefenseContext], DefenseResult]
+    description: str = ""
+
+    @property
+    def factory(self):  # where it was defined, for the registry's clash check
+        return self.run
+
+
+DEFENSES: Registry = Registry("defense")
+
+
+def register_defense(name: str, *, title: str | None = None, description: str = "") -> Callable:
+    """Decorator: register ``fn(ctx) -> DefenseResult`` as defense ``name``."""
+    def add(fn):
+        DEFENSES.add(name, Defense(name, title or name, fn, description or (fn.__doc__ or "").strip().split("\n")[0]))
+        return fn
+    return add
+
+
+def run_defense(name: str, ctx: DefenseContext) -> DefenseResult:
+    """Run registered defense ``name`` on ``ctx``; its result is checked and named."""
+    from ..errors import ConfigError
+
+    defense = DEFENSES.get(name)
+    result = defense.run(ctx)
+    if not isinstance(result, DefenseResult):
+        raise ConfigError(f"defense {name!r} returned {type(result).__name__}, not a DefenseResult")
+    result.name, result.title = name, result.title or defense.title
+    return result
