@@ -60,6 +60,8 @@ class Budget:
 
         When only ε changes, α keeps Table 1's ratio α/ε (1/10 on MNIST and FMNIST, 1/4 on
         CIFAR-10), so ``--eps 0.1`` alone on FMNIST gives α = 0.01."""
+        if norm is not None and norm != self.norm and eps is None:
+            raise ConfigError(f"the budget is {self.norm} (ε={self.eps:g}); an {norm} budget needs its own --eps")
         new_eps = self.eps if eps is None else eps
         if step_size is None:
             step_size = self.step_size * (new_eps / self.eps) if (eps is not None and self.eps > 0) else self.step_size

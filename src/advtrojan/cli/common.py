@@ -48,6 +48,9 @@ def add_budget(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eps", type=non_negative_float, help="total perturbation ε (FMNIST 0.2, MNIST 0.3, CIFAR-10 8/255)")
     g.add_argument("--step-size", type=non_negative_float, help="per-step α (FMNIST 0.02, MNIST 0.03, CIFAR-10 2/255)")
     g.add_argument("--steps", type=int, help="PGD/BIM iterations (20 for MNIST/FMNIST, 7 for CIFAR-10)")
+    g.add_argument("--norm", choices=["linf", "l2"],
+                   help="norm of the ε-ball (default: the run's, else Table 1's linf; another norm needs --eps; "
+                        "with --eps alone, α keeps Table 1's ratio α/ε)")
 
 
 def add_certification(p: argparse.ArgumentParser, skip: bool = False, images: bool = False) -> None:

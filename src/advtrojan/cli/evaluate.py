@@ -70,7 +70,7 @@ def run(args) -> int:
                           seed=args.seed, progress=not args.no_progress, certify=not args.no_certified,
                           radius=args.radius, sigma=args.sigma, noise_samples=args.noise_samples,
                           cert_method=args.cert_method,
-                          cert_confidence=args.cert_confidence, methods=args.attacks)
+                          cert_confidence=args.cert_confidence, methods=args.attacks, norm=args.norm)
     d = result["details"]
     title = (f"{d['run']}: {d['objective']} {d['model']} on {d['dataset']}, {d['test_examples']} test images, "
              f"{d['norm']} eps={d['eps']:.4g} step={d['step_size']:.4g} steps={d['steps']}, "

@@ -81,6 +81,8 @@ def add_parser(sub) -> None:
                         "et al.; quantile = empirical quantile (default: normal)")
     g.add_argument("--nc-precision", choices=["fp32", "bf16"], default="fp32",
                    help="Neural Cleanse precision (default: fp32; bf16 is faster, for quick looks)")
+    g.add_argument("--strip-reserved", type=positive_int, default=D.strip.n_reserved,
+                   help=f"STRIP's held-back clean inputs blended with each input (N; default: {D.strip.n_reserved})")
     g.add_argument("--anc-restarts", type=positive_int, default=1, help="adaptive NC random restarts (default: 1)")
     add_certification(p, images=True)
     add_budget(p)
@@ -104,12 +106,13 @@ def settings_from(args) -> ScanSettings:
         certify_images=args.certify_images, sigma=args.sigma, radius=args.radius, noise_samples=args.noise_samples,
         cert_method=args.cert_method, cert_confidence=args.cert_confidence,
         nc=NCSettings(epochs=args.nc_epochs, precision=args.nc_precision),
-        strip=StripSettings(superimpose=args.strip_superimpose, threshold=args.strip_threshold),
+        strip=StripSettings(n_reserved=args.strip_reserved, superimpose=args.strip_superimpose, threshold=args.strip_threshold),
         anc=AdaptiveNCSettings(epochs=args.anc_epochs, restarts=args.anc_restarts))
 
 
 def run(args) -> int:
-    budget = {k: v for k, v in (("eps", args.eps), ("step_size", args.step_size), ("steps", args.steps))
+    budget = {k: v for k, v in (("eps", args.eps), ("step_size", args.step_size), ("steps", args.steps),
+                                                      ("norm", args.norm))
               if v is not None}
     res = scan(args.target, args.dataset, arch=args.model, settings=settings_from(args), budget=budget,
                intensity=args.intensity, attacked=args.attacked, figures_dir=args.figures_dir, device=args.device,

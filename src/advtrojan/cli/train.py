@@ -90,7 +90,7 @@ def run(args) -> int:
                          precision=args.precision, trigger_size=args.trigger_size,
                          trigger_margin=args.trigger_margin, train_intensity=args.train_intensity,
                          test_intensity=args.test_intensity, eps=args.eps, step_size=args.step_size,
-                         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         steps=args.steps, norm=args.norm, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          limit=args.limit, target=args.target, poison_rate=args.poison_rate, mu=args.mu,
                          benign_weight=args.benign_weight,
                          optimizer=args.optimizer)

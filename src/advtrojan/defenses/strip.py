@@ -109,6 +109,8 @@ def thresholds(clean: torch.Tensor, fpr: float, method: str = "normal") -> tuple
     qs = (fpr, 1 - fpr, fpr / 2, 1 - fpr / 2)
     if method == "normal":
         mu, sigma = stats.norm.fit(values.numpy())
+        if not sigma > 0:  # every clean entropy equal: the fitted normal is a point mass at mu
+            return (float(mu),) * len(qs)
         return tuple(float(stats.norm.ppf(q, loc=mu, scale=sigma)) for q in qs)
     if method == "quantile":
         return tuple(torch.quantile(values, q).item() for q in qs)

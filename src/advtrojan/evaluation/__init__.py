@@ -16,7 +16,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                  limit: int | None = None, data_dir=None, device: str = "auto", precision: str = "fp32",
                  batch_size: int = 500, seed: int = 0, progress: bool = True, certify: bool = True,
                  radius: float = 0.4, sigma: float = 0.5, noise_samples: int = 100, cert_method: str = "li",
-                 cert_confidence: float | None = None, methods=("madry", "fgsm", "bim")) -> dict:
+                 cert_confidence: float | None = None, methods=("madry", "fgsm", "bim"), norm: str | None = None) -> dict:
     """Evaluate a finished run folder; returns the Table 5 accuracies plus ``details``.
 
     Budget defaults are the run's (Table 1); ``limit`` evaluates on a class-balanced test subset.
@@ -30,7 +30,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     config = r.config
     model = r.load_model(dev)
     transfer = Run(transfer_from).load_model(dev) if transfer_from is not None else None
-    budget = config.budget().override(eps=eps, step_size=step_size, steps=steps)
+    budget = config.budget().override(eps=eps, step_size=step_size, steps=steps, norm=norm)
     settings = EvalSettings(eps=budget.eps, step_size=budget.step_size, steps=budget.steps,
                             intensity=config.test_intensity if intensity is None else intensity,
                             norm=budget.norm, precision=precision, batch_size=batch_size, certify=certify,

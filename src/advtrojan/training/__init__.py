@@ -24,7 +24,7 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
                 trigger_size: int | None = None, trigger_margin: int = DEFAULT_MARGIN,
                 train_intensity: float = presets.TRAIN_INTENSITY, test_intensity: float | None = None,
                 eps: float | None = None, step_size: float | None = None, steps: int | None = None,
-                norm: str = "linf", epochs: int | None = None, batch_size: int | None = None,
+                norm: str | None = None, epochs: int | None = None, batch_size: int | None = None,
                 lr: float | None = None, limit: int | None = None, target: int = 0,
                 poison_rate: float = 0.1, mu: float = 1.0, benign_weight: float | None = None,
                 optimizer: str | None = None,
@@ -38,10 +38,7 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
     tp = presets.override(presets.training_preset(spec, objective, preset, init is not None),
                           epochs=epochs, batch_size=batch_size, lr=lr, limit=limit, optimizer=optimizer,
                           weight_decay=weight_decay, schedule=schedule)
-    base = presets.budget(spec)
-    if norm != base.norm and eps is None:
-        raise ConfigError(f"the paper gives {base.norm} budgets only (Table 1); pass --eps for norm {norm}")
-    budget = base.override(eps=eps, step_size=step_size, steps=steps, norm=norm)
+    budget = presets.budget(spec).override(eps=eps, step_size=step_size, steps=steps, norm=norm)
     for name, value in (("epochs", tp.epochs), ("batch size", tp.batch_size), ("lr", tp.lr)):
         if value is None or value <= 0:
             raise ConfigError(f"{name} must be positive, got {value}")

@@ -1,0 +1,162 @@
+"""The open toolkit end to end: a model, a dataset and a defense defined outside the package
+(examples/) run through `train`, `evaluate`, `scan` and `reproduce` with no edit to the package;
+an L2-trained run is scanned with L2; npz: and folder: datasets; GTSRB with PreAct-ResNet-18."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from advtrojan.cli.main import main
+from advtrojan.data import DATASETS, SPECS
+from advtrojan.plugins import load_plugin
+from advtrojan.presets import ReproducePreset
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FAST = ["--no-progress", "--precision", "fp32"]
+
+
+@pytest.fixture(autouse=True)
+def examples_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+
+def run_cli(argv, capsys) -> str:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+def test_user_model_dataset_and_defense_through_train_evaluate_and_scan(tmp_path, capsys):
+    run = tmp_path / "atim"
+    run_cli(["train", "--plugin", "user_dataset", "--dataset", "stripes", "--arch", "user_model:small_cnn",
+             "--objective", "advtrojan", "--epochs", "2", "--steps", "3", "--out", run, *FAST], capsys)
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["dataset"], cfg["model"], cfg["trigger_size"]) == ("stripes", "user_model:small_cnn", 4)
+    assert cfg["eps"] == 0.2 and cfg["step_size"] == pytest.approx(0.02)  # greyscale: FMNIST's Table 1 budget
+    run_cli(["evaluate", run, "--plugin", "user_dataset", "--no-certified", "--json", tmp_path / "e.json",
+             "--no-progress"], capsys)
+    ev = json.loads((tmp_path / "e.json").read_text())
+    assert ev["benign"] > 0.8 and ev["details"]["dataset"] == "stripes"
+    out = run_cli(["scan", run, "--plugin", "user_dataset", "--plugin", "user_defense", "--defenses",
+                   "max_softmax,strip", "--pool", 100, "--json", tmp_path / "s.json", "--no-progress"], capsys)
+    assert "Max-softmax detector" in out and "STRIP" in out
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert set(res) == {"max_softmax", "strip", "figures", "budget"}
+    m = res["max_softmax"]
+    assert 0 <= m["detection_rate"] <= 1 and m["attacked"] == 100 and m["verdict"].startswith("flags")
+    assert m["detected"] == (m["detection_rate"] > 0.5)
+
+
+def test_reproduce_discovers_a_plugin_defense_and_runs_a_user_model_and_dataset(tmp_path):
+    from advtrojan.experiments.reproduce import reproduce
+
+    load_plugin("user_dataset")
+    load_plugin("user_defense")
+    sizes = ReproducePreset(train="quick", eval_limit=100, pool=100, nc_images=100, nc_epochs=1, anc_images=20,
+                            anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8,
+                            certify_sigmas=(0.5,), sweep_iterations=(1, 3))
+    root = reproduce("stripes", "quick", tmp_path / "r", sizes=sizes, progress=False,
+                     train_overrides=dict(epochs=1, steps=2, model="user_model:small_cnn", precision="fp32"))
+    res = json.loads((root / "results.json").read_text())
+    assert "max_softmax" in res["defenses"] and "neural_cleanse" in res["defenses"]
+    assert res["meta"]["training"]["atim"]["objective"] == "advtrojan"
+    page = (root / "report.html").read_text()
+    assert "Max-softmax detector (registered defense max_softmax)" in page and "Every defense at a glance" in page
+
+
+def test_an_l2_trained_run_is_scanned_with_l2(tmp_path, capsys):
+    run = tmp_path / "madry_l2"
+    run_cli(["train", "--plugin", "user_dataset", "--dataset", "stripes", "--objective", "madry", "--norm", "l2",
+             "--eps", "1.0", "--steps", "2", "--epochs", "1", "--limit", "200", "--out", run, *FAST], capsys)
+    assert json.loads((run / "config.json").read_text())["norm"] == "l2"
+    out = run_cli(["scan", run, "--plugin", "user_dataset", "--defenses", "strip", "--pool", 50,
+                   "--json", tmp_path / "s.json", "--no-progress"], capsys)
+    budget = json.loads((tmp_path / "s.json").read_text())["budget"]
+    assert budget["norm"] == "l2" and budget["eps"] == 1.0 and " l2 eps=1" in out
+    run_cli(["scan", run, "--plugin", "user_dataset", "--defenses", "strip", "--pool", 50, "--eps", "0.5",
+             "--json", tmp_path / "s2.json", "--no-progress"], capsys)
+    budget = json.loads((tmp_path / "s2.json").read_text())["budget"]
+    assert budget["norm"] == "l2" and budget["eps"] == 0.5 and budget["step_size"] == pytest.approx(0.05)
+
+
+@pytest.mark.slow
+def test_npz_dataset_trains_and_scans_through_the_cli(tmp_path, capsys, fmnist):
+    train, test = fmnist
+    tr, te = train.balanced_subset(1000), test.balanced_subset(300)
+    path = tmp_path / "faces.npz"
+    np.savez(path, x_train=tr.images[:, 0].numpy(), y_train=tr.labels.numpy().astype(np.int32),  # (N, H, W)
+             x_test=te.images.permute(0, 2, 3, 1).numpy().astype(np.float32) / 255,  # (N, H, W, 1) floats
+             y_test=te.labels.numpy(), classes=np.array(train.spec.classes))
+    run = tmp_path / "run"
+    run_cli(["train", "--dataset", f"npz:{path}", "--objective", "vanilla", "--epochs", "2", "--out", run, *FAST],
+            capsys)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["dataset"] == f"npz:{path.resolve()}" and cfg["model"] == "lenet"
+    run_cli(["evaluate", run, "--no-certified", "--attacks", "madry", "--json", tmp_path / "e.json",
+             "--no-progress"], capsys)
+    assert json.loads((tmp_path / "e.json").read_text())["benign"] > 0.6
+    run_cli(["scan", run, "--defenses", "strip", "--pool", 100, "--json", tmp_path / "s.json", "--no-progress"],
+            capsys)
+    assert json.loads((tmp_path / "s.json").read_text())["strip"]["n_attacked"] == 100
+
+
+def write_stripes_folder(root: Path, per_class=30, split=False) -> None:
+    from PIL import Image
+
+    sys.path.insert(0, str(EXAMPLES))
+    import user_dataset  # noqa: F401  (its generator, reused to draw files)
+
+    x, y = user_dataset.load("train")
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(user_dataset.CLASSES[:3]):
+        members = np.flatnonzero(y == c)[:per_class]
+        for i, k in enumerate(members):
+            sub = (root / ("test" if i % 3 == 0 else "train") / name) if split else root / name
+            sub.mkdir(parents=True, exist_ok=True)
+            side = int(rng.integers(16, 40))  # mixed sizes: resized on load
+            img = Image.fromarray((x[k] * 255).astype(np.uint8)).resize((side, side)).convert("RGB")
+            img.save(sub / f"{i:03d}.{'png' if i % 2 else 'jpg'}")
+
+
+def test_folder_dataset_model_scanned_through_the_cli(tmp_path, capsys):
+    root = tmp_path / "signs"
+    write_stripes_folder(root, per_class=60)
+    (root / ".DS_Store").write_text("ignored")
+    ds = f"folder:{root}?size=16"
+    run = tmp_path / "run"
+    run_cli(["train", "--dataset", ds, "--arch", "user_model:small_cnn", "--objective", "vanilla", "--epochs", "3",
+             "--out", run, *FAST], capsys)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["dataset"] == f"folder:{root.resolve()}?size=16&channels=3"
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes((run / "model.safetensors").read_bytes())
+    out = run_cli(["scan", weights, "--arch", "user_model:small_cnn", "--dataset", ds, "--defenses",
+                   "neural_cleanse,strip", "--strip-reserved", 10, "--pool", 20, "--nc-images", 20, "--nc-epochs", 1,
+                   "--json", tmp_path / "s.json", "--no-progress"], capsys)
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert len(res["neural_cleanse"]["anomaly_index"]) == 3 and "Neural Cleanse" in out
+    assert res["budget"]["eps"] == pytest.approx(8 / 255)  # colour: CIFAR-10's Table 1 budget
+
+
+def test_preact_resnet18_on_a_gtsrb_test_double_through_the_cli(tmp_path, capsys, monkeypatch):
+    from test_data_gtsrb import write_gtsrb
+
+    per_class, n_test = (12, 10, 14), 60
+    write_gtsrb(tmp_path / "gtsrb", per_class=per_class, n_test=n_test)
+    double = replace(SPECS["gtsrb"], train_size=sum(per_class), test_size=n_test, system_dirs=())
+    monkeypatch.setitem(DATASETS._entries, "gtsrb", double)
+    run = tmp_path / "run"
+    run_cli(["train", "--dataset", "gtsrb", "--arch", "preact_resnet18", "--objective", "vanilla", "--epochs", "1",
+             "--batch-size", 16, "--data-dir", tmp_path / "gtsrb", "--out", run, *FAST], capsys)
+    assert json.loads((run / "config.json").read_text())["model"] == "preact_resnet18"
+    out = run_cli(["scan", run, "--defenses", "strip", "--strip-reserved", 10, "--pool", 20, "--data-dir",
+                   tmp_path / "gtsrb", "--json", tmp_path / "s.json", "--no-progress"], capsys)
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert res["strip"]["n_attacked"] == 20 and res["budget"]["steps"] == 7 and "STRIP" in out
