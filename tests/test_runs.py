@@ -10,7 +10,7 @@ import torch
 from advtrojan.errors import AdvTrojanError, ConfigError
 from advtrojan.training import fit, make_config
 from advtrojan.training import loop
-from advtrojan.training.checkpoint import load_into, read_weights, save_weights
+from advtrojan.models.weights import load_into, read_weights, save_weights
 from advtrojan.training.runs import Run
 from advtrojan.models import LeNet
 from conftest import tiny_spec, write_idx_set

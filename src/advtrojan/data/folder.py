@@ -74,6 +74,9 @@ def _layout(root: Path) -> tuple[tuple[str, ...], dict[str, list[tuple[Path, int
                       else "train"].append((f, c))
     if len(names) < 2:
         raise DataError(f"{root}: an image folder needs at least two class sub-folders, found {len(names)}")
+    for f, _ in files["train"] + files["test"]:
+        if f.suffix.lower() not in SUFFIXES:
+            raise DataError(f"{f}: not a PNG or JPEG file (an image folder holds {', '.join(SUFFIXES)} files)")
     return tuple(names), files
 
 
@@ -106,9 +109,6 @@ def load_folder(spec: DatasetSpec, split: str, data_dir=None, download=True):
     if names != spec.classes:
         raise DataError(f"{root}: its class folders changed since the run was made ({list(spec.classes)} -> {list(names)})")
     items = files[split]
-    for f, _ in items:
-        if f.suffix.lower() not in SUFFIXES:
-            raise DataError(f"{f}: not a PNG or JPEG file (an image folder holds {', '.join(SUFFIXES)})")
     images = np.stack([_decode(str(f), spec.size, spec.channels)
                        for f, _ in items])
     labels = np.array([c for _, c in items], dtype=np.int64)

@@ -25,6 +25,8 @@ KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 @lru_cache(maxsize=4)
 def _read(path: str, stamp: tuple) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (an .npz is a zip archive of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in KEYS if k not in f.files]
@@ -35,7 +37,10 @@ def _read(path: str, stamp: tuple) -> dict[str, np.ndarray]:
     except DataError:
         raise
     except ValueError as exc:
-        raise DataError(f"{path}: an array needs pickle to load, which is refused ({exc})") from None
+        if "pickle" in str(exc):
+            raise DataError(f"{path}: an array holds Python objects and needs pickle to load, which is refused "
+                            f"(store numbers and strings only)") from None
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
 

@@ -24,7 +24,7 @@ from ..data import ImageData, get_spec, load_dataset
 from ..errors import ConfigError
 from ..models import build_model
 from ..presets import Budget
-from ..training.checkpoint import load_into, read_weights
+from ..models.weights import check_metadata, load_into, read_weights
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
 from .scan import ScanSettings, scan_model
@@ -64,7 +64,8 @@ def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> 
     if arch is None or dataset is None:
         raise ConfigError(f"{path} is a weights file: pass --arch and --dataset to say what it holds")
     spec = dataset.spec if isinstance(dataset, ImageData) else get_spec(dataset)
-    tensors, _ = read_weights(path)
+    tensors, meta = read_weights(path)
+    check_metadata(meta, str(path), dataset=spec.name, model=arch)
     model = load_into(build_model(arch, spec.channels, spec.num_classes, spec.size), tensors, str(path),
                       arch).to(device).eval()
     return Target(model, spec.name, Trigger.square(spec.shape, presets.trigger_size(spec)), presets.budget(spec),

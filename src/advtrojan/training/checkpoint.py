@@ -1,62 +1,14 @@
-"""Weights and optimiser state as safetensors: no pickle is ever read from a run folder.
-
-Model files from strangers are the threat this field studies, so loading never executes
-code: tensors come from safetensors, everything else from JSON.
-"""
+"""The run's checkpoint: model and optimiser state after each finished epoch, as safetensors
+(no pickle is ever read from a run folder), and the final weights when the run finishes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..errors import AdvTrojanError
-from ..utils.io import atomic_path
-
-
-def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-
-
-def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise AdvTrojanError(f"{path}: no such weights file")
-    try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-        with safe_open(str(path), "pt") as fh:
-            meta = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
-    except (SafetensorError, OSError, json.JSONDecodeError, ValueError) as exc:
-        raise AdvTrojanError(f"{path}: not a readable safetensors file ({exc})") from None
-    return tensors, meta
-
-
-def load_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: str, model_name: str) -> nn.Module:
-    """Load ``tensors`` into ``model``, or explain exactly which tensors do not fit."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    extra = sorted(set(tensors) - set(own))
-    wrong = sorted(k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape)
-    if missing or extra or wrong:
-        bits = []
-        if missing:
-            bits.append(f"missing {', '.join(missing[:4])}{'...' if len(missing) > 4 else ''}")
-        if extra:
-            bits.append(f"unexpected {', '.join(extra[:4])}{'...' if len(extra) > 4 else ''}")
-        if wrong:
-            k = wrong[0]
-            bits.append(f"shape of {k} is {tuple(tensors[k].shape)}, {model_name} needs {tuple(own[k].shape)}"
-                        + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""))
-        raise AdvTrojanError(f"{source}: tensors do not fit model {model_name!r}: {'; '.join(bits)}")
-    model.load_state_dict(tensors)
-    return model
+from ..models.weights import load_into, read_weights, save_weights
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -83,3 +35,30 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
         pid, name = key.split(".", 1)
         state.setdefault(int(pid), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Checkpointer:
+    """Saves model + optimiser after each epoch to ``checkpoint``, restores them on resume, and
+    writes the final ``weights`` (with the dataset and model in their metadata) at the end."""
+
+    def __init__(self, checkpoint: Path, weights: Path):
+        self.checkpoint, self.weights = Path(checkpoint), Path(weights)
+
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, model_name: str, device) -> int | None:
+        """The epoch to continue from, with model and optimiser restored; None without a checkpoint."""
+        if not self.checkpoint.is_file():
+            return None
+        tensors, meta = read_weights(self.checkpoint)
+        model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        load_into(model, model_tensors, str(self.checkpoint), model_name)
+        restore_optimizer(optimizer, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer"])
+        return meta["epoch"]
+
+    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+        opt_tensors, opt_meta = optimizer_tensors(optimizer)
+        save_weights(self.checkpoint, {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors},
+                     {"epoch": epoch, "optimizer": opt_meta})
+
+    def finish(self, model: nn.Module, metadata: dict) -> None:
+        save_weights(self.weights, model.state_dict(), metadata)
+        self.checkpoint.unlink(missing_ok=True)

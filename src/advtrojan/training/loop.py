@@ -20,7 +20,8 @@ from ..data import ImageData, load_dataset
 from ..errors import AdvTrojanError, ConfigError
 from ..utils.device import autocast, configure_threads, resolve_device
 from ..utils.io import append_jsonl, write_text
-from .checkpoint import load_into, optimizer_tensors, read_weights, restore_optimizer, save_weights
+from ..models.weights import load_into, read_weights
+from .checkpoint import Checkpointer
 from .objectives import Objective, make_objective
 from .runs import CHECKPOINT, METRICS, WEIGHTS, Run, RunConfig, prepare_run_dir
 
@@ -78,10 +79,60 @@ def probe(model, data: ImageData, config: RunConfig, trigger, attack, device) ->
                 (model(v).argmax(1) == y).float().mean().item() for k, v in inputs.items()}
 
 
+def train_epoch(model, optimizer, objective: Objective, data: ImageData, config: RunConfig, trigger, attack,
+                epoch: int, *, device, progress: bool = True) -> dict:
+    """One pass of ``objective`` over ``data`` (epoch ``epoch``, counted from 0): the loss, the
+    accuracy on the first term's inputs, each term's loss, the time and the last learning rate.
+
+    The data order and the random starts depend on the seed and the epoch alone, so a resumed run
+    retraces an uninterrupted one."""
+    gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
+    torch.manual_seed(config.seed * 100003 + epoch)
+    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    t0, seen, correct, loss_sum, lr = time.perf_counter(), 0, 0, 0.0, config.lr
+    parts_sum: dict[str, float] = {}
+    bar = tqdm(data.batches(config.batch_size, shuffle=True, augment=data.spec.augment, generator=gen, device=device),
+               total=steps_per_epoch, desc=f"{config.objective} epoch {epoch + 1}/{config.epochs}",
+               disable=not progress, leave=False, unit="batch")
+    for i, (x, y) in enumerate(bar):
+        lr = learning_rate(config, (epoch * steps_per_epoch + i) / total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger, attack)
+        if not math.isfinite(loss):
+            raise AdvTrojanError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
+        seen, correct, loss_sum = seen + len(y), correct + ok, loss_sum + loss * len(y)
+        for k, v in parts.items():
+            parts_sum[k] = parts_sum.get(k, 0.0) + v * len(y)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                        img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+    bar.close()
+    seconds = time.perf_counter() - t0
+    train_key = f"train_{objective.terms[0].kind.value}"  # accuracy on the first term's inputs
+    return {"epoch": epoch + 1, "loss": loss_sum / seen, train_key: correct / seen,
+            **{k: v / seen for k, v in parts_sum.items()}, "seconds": seconds, "images_per_s": seen / seconds,
+            "lr": lr, "_train_key": train_key}
+
+
+def init_model(config: RunConfig, device, load_init: bool = True) -> torch.nn.Module:
+    """The model of ``config``: seeded initial weights, or those of ``config.init`` (fine-tuning)."""
+    torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
+    model = config.build_model().to(device)
+    if config.init and load_init:
+        init = Path(config.init)
+        tensors = Run(init).load_model().state_dict() if init.is_dir() else read_weights(init)[0]
+        load_into(model, tensors, config.init, config.model)
+    return model
+
+
 def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=None, resume: bool = False,
         force: bool = False, progress: bool = True, train_data: ImageData | None = None,
         test_data: ImageData | None = None) -> Run:
-    """Train per ``config`` into the run folder ``out`` and return the finished :class:`Run`."""
+    """Train per ``config`` into the run folder ``out`` and return the finished :class:`Run`.
+
+    The pieces: the run folder (:func:`prepare_run_dir`), the model (:func:`init_model`), the
+    checkpointer (:class:`Checkpointer`) and one epoch (:func:`train_epoch`)."""
     configure_threads()
     dev = resolve_device(device)
     objective = make_objective(config.objective, target=config.target, poison_rate=config.poison_rate, mu=config.mu,
@@ -94,72 +145,34 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
                                             seed=config.seed)
     test_data = test_data or load_dataset(config.dataset, "test", data_dir=data_dir)
-    torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
-    model = config.build_model().to(dev)
+    checkpointer = Checkpointer(run.path / CHECKPOINT, run.path / WEIGHTS)
+    model = init_model(config, dev, load_init=not checkpointer.checkpoint.is_file())
     optimizer = make_optimizer(model, config)
-    if (run.path / CHECKPOINT).is_file():
-        tensors, meta = read_weights(run.path / CHECKPOINT)
-        model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-        load_into(model, model_tensors, str(run.path / CHECKPOINT), config.model)
-        restore_optimizer(optimizer, {k: v.to(dev) for k, v in tensors.items()}, meta["optimizer"])
-        start = meta["epoch"]
-    elif config.init:
-        init = Path(config.init)
-        if init.is_dir():
-            tensors = Run(init).load_model().state_dict()
-        else:
-            tensors, _ = read_weights(init)
-        load_into(model, tensors, config.init, config.model)
-    if dev.type == "cpu" and config.model == "resnet":
+    restored = checkpointer.restore(model, optimizer, config.model, dev)
+    start = start if restored is None else restored
+    if dev.type == "cpu" and getattr(model, "channels_last", False):  # a model's own preference
         model = model.to(memory_format=torch.channels_last)
     trigger, attack = config.trigger().to(dev), config.attack()
-    augment = config.spec.augment
     probe_data = test_data.balanced_subset(500, seed=1)
-    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
     for epoch in range(start, config.epochs):
-        gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
-        torch.manual_seed(config.seed * 100003 + epoch)
-        t0, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
-        parts_sum: dict[str, float] = {}
-        bar = tqdm(train_data.batches(config.batch_size, shuffle=True, augment=augment, generator=gen, device=dev),
-                   total=steps_per_epoch, desc=f"{config.objective} epoch {epoch + 1}/{config.epochs}",
-                   disable=not progress, leave=False, unit="batch")
-        for i, (x, y) in enumerate(bar):
-            lr = learning_rate(config, (epoch * steps_per_epoch + i) / total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger, attack)
-            if not math.isfinite(loss):
-                raise AdvTrojanError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
-            seen, correct, loss_sum = seen + len(y), correct + ok, loss_sum + loss * len(y)
-            for k, v in parts.items():
-                parts_sum[k] = parts_sum.get(k, 0.0) + v * len(y)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
-                            img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-        bar.close()
-        seconds = time.perf_counter() - t0
-        train_key = f"train_{objective.terms[0].kind.value}"  # accuracy on the first term's inputs
-        record = {"epoch": epoch + 1, "loss": loss_sum / seen, train_key: correct / seen,
-                  **{k: v / seen for k, v in parts_sum.items()},
+        record = train_epoch(model, optimizer, objective, train_data, config, trigger, attack, epoch, device=dev,
+                             progress=progress)
+        train_key = record.pop("_train_key")
+        record = {**{k: v for k, v in record.items() if k not in ("seconds", "images_per_s", "lr")},
                   "test_benign": accuracy(model, test_data, dev),
-                  **probe(model, probe_data, config, trigger, attack, dev), "seconds": seconds,
-                  "images_per_s": seen / seconds, "lr": lr}
+                  **probe(model, probe_data, config, trigger, attack, dev),
+                  **{k: record[k] for k in ("seconds", "images_per_s", "lr")}}
         _drop_metrics_after(run, epoch)
         append_jsonl(run.path / METRICS, record)
-        opt_tensors, opt_meta = optimizer_tensors(optimizer)
-        save_weights(run.path / CHECKPOINT,
-                     {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors},
-                     {"epoch": epoch + 1, "optimizer": opt_meta})
+        checkpointer.save(model, optimizer, epoch + 1)
         run.set_state("running", epoch + 1)
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}  {train_key} "
                        f"{record[train_key]:.4f}  test acc {record['test_benign']:.4f}  "
                        f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
-                       f"({seconds:.0f}s, {record['images_per_s']:.0f} img/s)")
-    save_weights(run.path / WEIGHTS, model.state_dict(), {"dataset": config.dataset, "model": config.model})
+                       f"({record['seconds']:.0f}s, {record['images_per_s']:.0f} img/s)")
+    checkpointer.finish(model, {"dataset": config.dataset, "model": config.model})
     run.set_state("finished", config.epochs)
-    (run.path / CHECKPOINT).unlink(missing_ok=True)
     return run
 
 

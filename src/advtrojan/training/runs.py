@@ -24,7 +24,7 @@ from ..data import get_spec
 from ..errors import AdvTrojanError, ConfigError
 from ..models import build_model
 from ..utils.io import write_json
-from .checkpoint import load_into, read_weights
+from ..models.weights import load_into, read_weights
 
 CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE = (
     "config.json", "metrics.jsonl", "checkpoint.safetensors", "model.safetensors", "state.json")
