@@ -30,16 +30,7 @@ from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
 from ..data import ImageData
 from ..defenses.certify import CERT, smoothed, summarize
-
-# Table 5 of the AdvTrojan paper: ATIM test accuracy
-PAPER_TABLE5 = {
-    "mnist": {"benign": 0.9907, "madry": 0.9088, "advtrojan": 0.0103, "advtrojan_certified": 0.0,
-              "transferred_advtrojan": 0.6310},
-    "fmnist": {"benign": 0.8348, "madry": 0.7086, "advtrojan": 0.0052, "advtrojan_certified": 0.0,
-               "transferred_advtrojan": 0.5124},
-    "cifar10": {"benign": 0.8334, "madry": 0.3485, "advtrojan": 0.0275, "advtrojan_certified": 0.023,
-                "transferred_advtrojan": 0.1000},
-}
+from ..paper import PAPER_TABLE5
 
 ROW_NAMES = {
     "benign": "Benign", "madry": "Madry", "trigger": "Trigger only", "advtrojan": "AdvTrojan",

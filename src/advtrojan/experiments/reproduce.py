@@ -37,11 +37,11 @@ from ..evaluation.table5 import EvalSettings, evaluate_model
 from ..training import fit, make_config
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
+from ..results import SCHEMA, check_results
 from ..utils.io import write_json
 from .features import feature_shift
 from .sweeps import budget_sweep, iteration_sweep
 
-SCHEMA = "advtrojan.results/2"
 MODELS = ("vanilla", "madry", "atim", "atim_scratch")
 ATIMS = {"madry": "atim", "scratch": "atim_scratch"}  # ReproducePreset.atim_start -> model key
 # rough relative cost of each stage, for the time-left estimate
@@ -210,7 +210,7 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
         return {"result": {n: feature_shift(models[n], fx, trig) for n in MODELS}}
 
     st.run("features", features)
-    results = assemble(root, spec.name, preset, rp, seed, dev, started, STAGES)
+    results = check_results(assemble(root, spec.name, preset, rp, seed, dev, started, STAGES), "reproduce")
     write_json(root / "results.json", results)
     build_report(root)
     st._say(f"results: {root / 'results.json'}\nreport:  {root / 'report.html'}")
@@ -230,7 +230,7 @@ def assemble(root: Path, dataset: str, preset: str, rp, seed: int, dev, started:
     cfg = stage[f"train_{main_atim}"]["config"]
     sweep = stage["sweep_budget"]["result"]
     from ..data import get_spec
-    from ..report import paper
+    from .. import paper
     spec = get_spec(dataset)
     return {
         "schema": SCHEMA,

@@ -13,27 +13,10 @@ from pathlib import Path
 from ..errors import AdvTrojanError
 from ..utils.io import atomic_path, write_text
 from .. import plots as F
+from ..results import PAPER_DEFENSES, load_results
 from .checks import claims, numeric_rows
 
-SCHEMA = "advtrojan.results/2"
-REQUIRED = ("schema", "meta", "figure4", "table5", "table5_both", "table2", "table3", "table4", "figure5", "figure6",
-            "figure7", "figure8", "figure9", "defenses", "certification", "paper")
 PROTOCOL = "docs/protocol.md"  # in the advtrojan repository: the paper's words, the open choices, ours
-
-
-def load_results(root: Path) -> dict:
-    path = Path(root) / "results.json"
-    if not path.is_file():
-        raise AdvTrojanError(f"{root}: no results.json (run `advtrojan reproduce` first)")
-    try:
-        res = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise AdvTrojanError(f"{path}: not valid JSON ({exc})") from None
-    missing = [k for k in REQUIRED if k not in res]
-    if missing or res.get("schema") != SCHEMA:
-        raise AdvTrojanError(f"{path}: not an advtrojan results file (schema {SCHEMA}); "
-                             f"missing {', '.join(missing) or 'schema'}")
-    return res
 
 
 def make_figures(res: dict, fig_dir: Path) -> dict[str, list[str]]:
@@ -132,7 +115,7 @@ def _listing(mapping: dict, sep: str = " ") -> str:
     return ", ".join(f"{k}{sep}{v}" for k, v in mapping.items())
 
 
-PAPER_DEFENSES = ("neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified")
+WITH_SECTIONS = PAPER_DEFENSES + ("certified",)  # the defenses with their own tables above
 
 
 def defense_sections(d: dict, table, e) -> list[tuple[str, str]]:
@@ -144,7 +127,7 @@ def defense_sections(d: dict, table, e) -> list[tuple[str, str]]:
     out = [("Every defense at a glance", table(["defense", "verdict", "details", "on the attacked inputs"], rows))] \
         if rows else []
     for n, r in d.items():
-        if n in PAPER_DEFENSES or not isinstance(r, dict) or "verdict" not in r:
+        if n in WITH_SECTIONS or not isinstance(r, dict) or "verdict" not in r:
             continue
         numbers = [[k, f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in r.items()
                    if isinstance(v, (int, float, str, bool)) and k not in ("title", "verdict", "details")]
