@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +83,48 @@ class RunConfig:
     def attack(self) -> Attack:
         return madry(self.eps, self.step_size, self.steps, self.norm)
 
+    def validate(self, source: str = "the run configuration") -> "RunConfig":
+        """Every value of the right type and in range: one error naming the field, before any work."""
+        def number(name, lo=None, hi=None, lo_open=False, integer=False, optional=False):
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
+            if isinstance(v, bool) or not ok_type or not math.isfinite(v):
+                kind = "an integer" if integer else "a finite number"
+                raise ConfigError(f"{source}: {name} must be {kind}, got {v!r}")
+            if lo is not None and (v <= lo if lo_open else v < lo):
+                raise ConfigError(f"{source}: {name} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+            if hi is not None and v > hi:
+                raise ConfigError(f"{source}: {name} must be <= {hi}, got {v!r}")
+
+        for name in ("dataset", "objective", "model", "norm", "optimizer", "schedule", "precision", "preset"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{source}: {name} must be a string, got {getattr(self, name)!r}")
+        number("trigger_size", 1, integer=True)
+        number("trigger_margin", 0, integer=True)
+        number("train_intensity", 0, 1, lo_open=True)
+        number("test_intensity", 0, 1, lo_open=True)
+        number("eps", 0)
+        number("step_size", 0)
+        number("steps", 0, integer=True)
+        number("lr", 0, lo_open=True)
+        number("batch_size", 1, integer=True)
+        number("epochs", 1, integer=True)
+        number("weight_decay", 0)
+        number("momentum", 0, 1)
+        number("limit", 1, integer=True, optional=True)
+        number("seed", 0, integer=True)
+        number("target", 0, integer=True)
+        number("poison_rate", 0, 1, lo_open=True)
+        number("mu", 0, lo_open=True)
+        number("benign_weight", 0)
+        if self.precision not in ("bf16", "fp32"):
+            raise ConfigError(f"{source}: precision must be bf16 or fp32, got {self.precision!r}")
+        if self.init is not None and not isinstance(self.init, str):
+            raise ConfigError(f"{source}: init must be a path, got {self.init!r}")
+        return self
+
     def build_model(self) -> torch.nn.Module:
         spec = self.spec
         return build_model(self.model, spec.channels, spec.num_classes, spec.size)
@@ -106,8 +149,11 @@ class Run:
         if not cfg_path.is_file():
             raise AdvTrojanError(f"{self.path}: not a run folder (no {CONFIG})")
         try:
-            return RunConfig(**json.loads(cfg_path.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
+            values = json.loads(cfg_path.read_text())
+            if not isinstance(values, dict):
+                raise TypeError("not a JSON object")
+            return RunConfig(**values).validate(str(cfg_path))
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
             raise AdvTrojanError(f"{cfg_path}: unreadable run configuration ({exc})") from None
 
     def state(self) -> dict:
