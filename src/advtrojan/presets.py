@@ -75,6 +75,12 @@ BUDGETS: dict[str, Budget] = {
     "gtsrb": Budget(8 / 255, 2 / 255, 7),  # not in Table 1: CIFAR-10's, the other 32x32 RGB dataset
 }
 
+# run settings that do not depend on the dataset (``advtrojan train``'s defaults)
+PRECISION = "bf16"                     # crafting and training under bf16 autocast
+BADNETS_TARGET, POISON_RATE = 0, 0.1   # Eq. 5's y_t and the poisoned share of each batch
+MU = 1.0                               # Eq. 4's weight of the adversarial term
+SEED = 0
+
 TEST_INTENSITY = {"mnist": 0.75, "fmnist": 0.75, "cifar10": 1.0, "gtsrb": 1.0}
 TRAIN_INTENSITY = 1.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import presets
 from ..defenses.certify import CERT, METHODS
 
 
@@ -25,7 +26,8 @@ def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where to compute (default: auto = cuda if available, else cpu)")
-    g.add_argument("--seed", type=int, default=0, help="seed for data order, random starts and subsets (default: 0)")
+    g.add_argument("--seed", type=int, default=presets.SEED,
+                   help=f"seed for data order, random starts and subsets (default: {presets.SEED})")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder holding the dataset files (searched first; then system locations, the "
                         "cache ~/.cache/advtrojan or $ADVTROJAN_CACHE, then the official mirrors)")

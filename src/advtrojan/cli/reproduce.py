@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
                         "and shown (default: the preset's)")
     p.add_argument("--force", action="store_true", help="redo every stage and retrain")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=presets.SEED)
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--no-progress", action="store_true")
     add_plugin(p)

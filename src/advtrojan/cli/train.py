@@ -61,13 +61,16 @@ def add_parser(sub) -> None:
     g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--lr", type=float)
     g.add_argument("--optimizer", choices=["adam", "sgd"])
-    g.add_argument("--precision", default="bf16", choices=["bf16", "fp32"],
-                   help="bf16 autocast for crafting and training (about 2x faster on CPUs with AMX and on "
-                        "GPUs) or fp32 (default: bf16)")
+    g.add_argument("--precision", default=presets.PRECISION, choices=["bf16", "fp32"],
+                   help=f"bf16 autocast for crafting and training (about 2x faster on CPUs with AMX and on "
+                        f"GPUs) or fp32 (default: {presets.PRECISION})")
     g = p.add_argument_group("objective")
-    g.add_argument("--target", type=int, default=0, help="BadNets target label y_t (default: 0)")
-    g.add_argument("--poison-rate", type=float, default=0.1, help="BadNets poisoned share of each batch (default: 0.1)")
-    g.add_argument("--mu", type=non_negative_float, default=1.0, help="Madry-Adv weight of the adversarial term (default: 1)")
+    g.add_argument("--target", type=int, default=presets.BADNETS_TARGET,
+                   help=f"BadNets target label y_t (default: {presets.BADNETS_TARGET})")
+    g.add_argument("--poison-rate", type=float, default=presets.POISON_RATE,
+                   help=f"BadNets poisoned share of each batch (default: {presets.POISON_RATE})")
+    g.add_argument("--mu", type=non_negative_float, default=presets.MU,
+                   help=f"Madry-Adv weight of the adversarial term (default: {presets.MU:g})")
     g.add_argument("--benign-weight", type=non_negative_float,
                    help="Madry-Adv weight w of the benign term of Eq. 4 (default: the preset's)")
     g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
@@ -76,7 +79,7 @@ def add_parser(sub) -> None:
     g.add_argument("--trigger-margin", type=int, default=DEFAULT_MARGIN,
                    help=f"pixels from the bottom/right edge (default: {DEFAULT_MARGIN})")
     g.add_argument("--train-intensity", type=float, default=presets.TRAIN_INTENSITY,
-                   help="trigger intensity while training (default: 1.0)")
+                   help=f"trigger intensity while training (default: {presets.TRAIN_INTENSITY})")
     g.add_argument("--test-intensity", type=float,
                    help="trigger intensity for evaluation (default: 0.75 MNIST/FMNIST, 1.0 CIFAR-10)")
     add_budget(p)

@@ -48,8 +48,8 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
     b = (budget or presets.budget(spec)).override(**parts) if parts or budget is None else budget
     values = dict(model=presets.default_model(spec), trigger_size=presets.trigger_size(spec),
                   trigger_margin=DEFAULT_MARGIN, train_intensity=presets.TRAIN_INTENSITY,
-                  test_intensity=presets.test_intensity(spec), seed=0, precision="bf16", target=0, poison_rate=0.1,
-                  mu=1.0, **{k: getattr(tp, k) for k in train_fields},
+                  test_intensity=presets.test_intensity(spec), seed=presets.SEED, precision=presets.PRECISION,
+                  target=presets.BADNETS_TARGET, poison_rate=presets.POISON_RATE, mu=presets.MU, **{k: getattr(tp, k) for k in train_fields},
                   eps=b.eps, step_size=b.step_size, steps=b.steps, norm=b.norm)
     values.update(given)
     config = RunConfig(dataset=spec.name, objective=objective, preset=preset,
