@@ -56,7 +56,11 @@ def test_scan_cli_writes_every_defense(models, tmp_path):
                  "--figures-dir", str(tmp_path / "figs"), "--json", str(out), "--no-progress"])
     assert code == 0
     res = json.loads(out.read_text())
-    assert set(res) == {"neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified", "figures"}
+    assert set(res) == {"neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified", "figures",
+                        "budget"}
+    assert res["budget"] == {"method": "madry", "eps": 0.2, "step_size": 0.02, "steps": 3, "norm": "linf",
+                             "intensity": 1.0, "attacked": "triggered"}
+    assert all(res[d]["verdict"] and "detected" in res[d] for d in ("neural_cleanse", "strip", "certified"))
     assert res["strip"]["attacked_inputs"] == "triggered inputs"  # BadNets: the trigger alone
     for paths in res["figures"].values():
         for p in paths:
@@ -73,4 +77,4 @@ def test_scan_bad_input(models, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 4 and all(line.startswith("advtrojan: error:") for line in err)
     assert "unknown defense 'bogus'" in err[0] and "radius" in err[1]
-    assert "do not fit model 'resnet'" in err[2] and "--arch and --dataset" in err[3]
+    assert "metadata says model 'lenet', but model 'resnet'" in err[2] and "--arch and --dataset" in err[3]

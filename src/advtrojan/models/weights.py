@@ -73,7 +73,7 @@ def check_metadata(meta: dict, source: str, *, dataset: str | None = None, model
     for key, asked in (("dataset", dataset), ("model", model)):
         said = meta.get(key)
         if asked is not None and said is not None and said != asked:
-            raise ConfigError(f"{source} holds a {key} {said!r} model (its metadata says so), but {asked!r} was "
-                              f"asked for")
+            raise ConfigError(f"{source}: its metadata says {key} {said!r}, but {key} {asked!r} was asked for "
+                              f"(weights trained for one cannot be used as the other)")
 
 
