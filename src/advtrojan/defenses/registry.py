@@ -106,6 +106,7 @@ class Defense:
     title: str
     run: Callable[[DefenseContext], DefenseResult]
     description: str = ""
+    template: str | None = None  # a Jinja2 template of its report section (``r``: its JSON); None: generic
 
     @property
     def factory(self):  # where it was defined, for the registry's clash check
@@ -115,10 +116,13 @@ class Defense:
 DEFENSES: Registry = Registry("defense")
 
 
-def register_defense(name: str, *, title: str | None = None, description: str = "") -> Callable:
-    """Decorator: register ``fn(ctx) -> DefenseResult`` as defense ``name``."""
+def register_defense(name: str, *, title: str | None = None, description: str = "",
+                     template: str | None = None) -> Callable:
+    """Decorator: register ``fn(ctx) -> DefenseResult`` as defense ``name``; ``template`` (Jinja2,
+    given ``r``, the result's JSON) is its section of the reproduce report."""
     def add(fn):
-        DEFENSES.add(name, Defense(name, title or name, fn, description or (fn.__doc__ or "").strip().split("\n")[0]))
+        DEFENSES.add(name, Defense(name, title or name, fn, description or (fn.__doc__ or "").strip().split("\n")[0],
+                                   template))
         return fn
     return add
 

@@ -13,9 +13,13 @@ from pathlib import Path
 from ..errors import AdvTrojanError
 from ..utils.io import atomic_path, write_text
 from .. import plots as F
+import jinja2
+
 from ..results import PAPER_DEFENSES, load_results
 from .checks import claims, numeric_rows
 
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("advtrojan.report", "templates"),
+                               autoescape=True, keep_trailing_newline=True)
 PROTOCOL = "docs/protocol.md"  # in the advtrojan repository: the paper's words, the open choices, ours
 
 
@@ -120,19 +124,19 @@ WITH_SECTIONS = PAPER_DEFENSES + ("certified",)  # the defenses with their own t
 
 def defense_sections(d: dict, table, e) -> list[tuple[str, str]]:
     """Every defense's verdict in one table, then a section for each registered defense beyond the
-    paper's five (its verdict, details and scalar numbers)."""
+    paper's five: its own template if it registered one (and is loaded), else ``defense.html.j2``."""
     rows = [[r.get("title") or n, r["verdict"], r.get("details", ""),
              {True: "detected", False: "missed", None: "-"}[r.get("detected")]]
             for n, r in d.items() if isinstance(r, dict) and "verdict" in r]
     out = [("Every defense at a glance", table(["defense", "verdict", "details", "on the attacked inputs"], rows))] \
         if rows else []
+    from ..defenses.registry import DEFENSES
     for n, r in d.items():
         if n in WITH_SECTIONS or not isinstance(r, dict) or "verdict" not in r:
             continue
-        numbers = [[k, f"{v:.4g}" if isinstance(v, float) else str(v)] for k, v in r.items()
-                   if isinstance(v, (int, float, str, bool)) and k not in ("title", "verdict", "details")]
-        out.append((f"{r.get('title') or n} (registered defense {n})",
-                    f"<p>{e(r['verdict'])}. {e(r.get('details', ''))}</p>" + table(["value", ""], numbers)))
+        own = DEFENSES[n].template if n in DEFENSES else None
+        template = TEMPLATES.from_string(own) if own else TEMPLATES.get_template("defense.html.j2")
+        out.append((f"{r.get('title') or n} (registered defense {n})", template.render(r=r, name=n)))
     return out
 
 
@@ -169,7 +173,6 @@ def render_html(res: dict, figs: dict) -> str:
         state = "holds" if c["holds"] else "does NOT hold"
         return f'<p class="claim {"ok" if c["holds"] else "bad"}"><b>Paper:</b> {e(c["claim"])} <b>Ours: {state}.</b></p>'
 
-    walls = "".join(f"<li>{e(k)}: {v:.0f} s</li>" for k, v in meta["wall_time_s"].items())
     label = F.MODEL_LABELS
     main = meta.get("atim", "atim")
     both = res["table5_both"]
@@ -265,43 +268,13 @@ def render_html(res: dict, figs: dict) -> str:
          _img(figs["figure6"][0], "Figure 6, convolutional features")
          + _img(figs["figure6_dense"][0], "Figure 6, features Q") + claim("figure6")),
     ]
-    training = "".join(f"<li>{e(label.get(n, n))}: {e(_recipe(t))}</li>" for n, t in meta.get("training", {}).items())
-    body = "".join(f'<section><h2>{e(t)}</h2>{c}</section>' for t, c in sections)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>advtrojan report: {e(meta['dataset_title'])} ({e(meta['preset'])})</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.8em 0; }} th, td {{ border: 1px solid #bbb; padding: 0.25em 0.7em; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }} tr.differs td {{ background: #fde8e8; }}
-img {{ max-width: 100%; display: block; margin: 0.6em 0; }} .ok {{ color: #1b5e20; }} .bad {{ color: #b71c1c; }}
-section {{ border-top: 1px solid #ddd; margin-top: 1.5em; }} header ul {{ columns: 2; }}
-</style></head><body>
-<header><h1>AdvTrojan reproduction: {e(meta['dataset_title'])}, preset “{e(meta['preset'])}”</h1>
-<p>Ours beside <i>Trojans and Adversarial Examples: A Lethal Combination</i> (ICLR 2021 submission).
-Training images: {e(_listing({label.get(k, k): f"{v:,}" for k, v in meta['train_images'].items()}))};
-test images: {meta['test_images']:,}; seed {meta['seed']}; device {e(meta['device'])};
-versions: {e(_listing(meta['versions'], sep=' '))}; started {e(meta['started'])}.
-Table 5, the defenses and Figures 7-9 use the {e(label.get(main, main))}.
-Budget: {e(b['norm'])} ε={b['eps']:.4g}, α={b['step_size']:.4g}, {b['steps']} steps (Table 1). Trigger: {tr['size']}×{tr['size']} white square,
-intensity {tr['train_intensity']} in training and {tr['test_intensity']} in testing.
-Reused runs: {e(', '.join(meta['reused_runs']) or 'none')}.
-How every number is produced, and where the paper leaves a choice open: <code>{PROTOCOL}</code> in the
-advtrojan repository.</p>
-<p>Training:</p><ul>{training}</ul>
-<p>Wall time per stage:</p><ul>{walls}</ul>
-{summary}
-</header>
-{body}
-<script>
-// lets a headless browser check that every figure decoded: see tests/test_report.py
-window.addEventListener("load", function () {{
-  var imgs = Array.prototype.slice.call(document.images);
-  document.body.setAttribute("data-images-total", imgs.length);
-  document.body.setAttribute("data-images-rendered", imgs.filter(function (i) {{ return i.naturalWidth > 0; }}).length);
-}});
-</script>
-</body></html>
-"""
+    return TEMPLATES.get_template("report.html.j2").render(
+        meta=meta, budget=b, trigger=tr, summary=summary, sections=sections, protocol=PROTOCOL,
+        main_label=label.get(main, main), reused=", ".join(meta["reused_runs"]) or "none",
+        train_images=_listing({label.get(k, k): f"{v:,}" for k, v in meta["train_images"].items()}),
+        versions=_listing(meta["versions"], sep=" "),
+        training=[(label.get(n, n), _recipe(t)) for n, t in meta.get("training", {}).items()],
+        walls=list(meta["wall_time_s"].items()))
 
 
 def build_report(root: str | Path) -> Path:
