@@ -24,8 +24,9 @@ def non_negative_float(text: str) -> float:
 
 def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
     g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where to compute (default: auto = cuda if available, else cpu)")
+    g.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N",
+                   help="where to compute (default: auto = cuda if available, else cpu; under torchrun each "
+                        "process takes cuda:LOCAL_RANK)")
     g.add_argument("--seed", type=int, default=presets.SEED,
                    help=f"seed for data order, random starts and subsets (default: {presets.SEED})")
     g.add_argument("--data-dir", metavar="DIR",

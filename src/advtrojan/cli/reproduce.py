@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
                         "(Algorithm 1, line 2) or trained from random weights (line 1); both are trained "
                         "and shown (default: the preset's)")
     p.add_argument("--force", action="store_true", help="redo every stage and retrain")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N")
     p.add_argument("--seed", type=int, default=presets.SEED)
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--no-progress", action="store_true")

@@ -6,6 +6,7 @@ import argparse
 
 from .. import presets
 from ..attacks.trigger import DEFAULT_MARGIN
+from ..utils.distributed import is_main_process
 from ..data import DATASETS
 from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
@@ -99,6 +100,8 @@ def run(args) -> int:
                          optimizer=args.optimizer)
     run_ = fit(config, args.out, device=args.device, data_dir=args.data_dir, resume=args.resume,
                force=args.force, progress=not args.no_progress)
+    if not is_main_process():
+        return 0
     last = run_.metrics()[-1] if run_.metrics() else {}
     print(f"finished: {run_.path} ({config.objective}, {config.epochs} epochs"
           + (f", test accuracy {last['test_benign']:.2%}" if "test_benign" in last else "") + ")")

@@ -64,16 +64,24 @@ class ImageData:
 
     def batches(self, batch_size: int, *, shuffle: bool = False, augment: bool = False,
                 generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (x, y) with x float in [0,1]; ``augment`` applies Appendix F's CIFAR-10 transform."""
+                part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (x, y) with x float in [0,1]; ``augment`` applies Appendix F's CIFAR-10 transform.
+
+        ``part=(rank, world)`` yields that process's contiguous share of each batch: the batches,
+        their order and their augmentation are those of a single process, split ``world`` ways."""
+        rank, world = part
         n = len(self)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            x = self.images[idx].to(device).float().div_(255)
+            x = self.images[idx].float().div_(255)
             if augment:
                 x = pad_crop_flip(x, generator=generator)
-            yield x, self.labels[idx].to(device)
+            y = self.labels[idx]
+            if world > 1:
+                keep = torch.arange(len(idx)).tensor_split(world)[rank]
+                x, y = x[keep], y[keep]
+            yield x.to(device), y.to(device)
 
 
 def _official(read):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from ..attacks.threats import Threat, craft
 from ..data import ImageData, load_dataset
 from ..errors import AdvTrojanError, ConfigError
 from ..utils.device import autocast, configure_threads, resolve_device
+from ..utils.distributed import World, setup
 from ..utils.io import append_jsonl, write_text
 from ..models.weights import load_into, read_weights
 from .checkpoint import Checkpointer
@@ -44,10 +46,13 @@ def learning_rate(config: RunConfig, progress: float) -> float:
     raise ConfigError(f"unknown schedule {config.schedule!r}: choose constant or cosine")
 
 
-def train_step(model, optimizer, objective: Objective, x, y, config: RunConfig, trigger, attack):
-    """One step of ``objective`` on the batch ``(x, y)``: craft, one forward, one backward."""
+def train_step(model, optimizer, objective: Objective, x, y, config: RunConfig, trigger, attack, craft_model=None):
+    """One step of ``objective`` on the batch ``(x, y)``: craft, one forward, one backward.
+
+    ``craft_model`` is the module the attack runs on (under DDP: the unwrapped module, with its
+    parameters frozen, so that DDP's gradient hooks see only the training pass)."""
     inputs = craft(objective.kinds, x, y, trigger=trigger, intensity=config.train_intensity,
-                   attack=attack, model=model, precision=config.precision)
+                   attack=attack, model=craft_model or model, precision=config.precision)
     rows = objective.rows(len(y))
     batch = torch.cat([inputs[t.kind][:m] for t, m in zip(objective.terms, rows)])
     model.train()
@@ -80,34 +85,40 @@ def probe(model, data: ImageData, config: RunConfig, trigger, attack, device) ->
 
 
 def train_epoch(model, optimizer, objective: Objective, data: ImageData, config: RunConfig, trigger, attack,
-                epoch: int, *, device, progress: bool = True) -> dict:
+                epoch: int, *, device, progress: bool = True, world: World = World(), craft_model=None) -> dict:
     """One pass of ``objective`` over ``data`` (epoch ``epoch``, counted from 0): the loss, the
-    accuracy on the first term's inputs, each term's loss, the time and the last learning rate.
+    accuracy on the first term's inputs, each term's loss, the time and the last learning rate,
+    summed over every process of a data-parallel run.
 
     The data order and the random starts depend on the seed and the epoch alone, so a resumed run
-    retraces an uninterrupted one."""
+    retraces an uninterrupted one. Under torchrun each process takes its share of every batch of
+    the single-process run (:meth:`ImageData.batches`, ``part``)."""
     gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
-    torch.manual_seed(config.seed * 100003 + epoch)
+    torch.manual_seed(config.seed * 100003 + epoch + 1_000_003 * world.rank)  # random starts, per process
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     t0, seen, correct, loss_sum, lr = time.perf_counter(), 0, 0, 0.0, config.lr
     parts_sum: dict[str, float] = {}
-    bar = tqdm(data.batches(config.batch_size, shuffle=True, augment=data.spec.augment, generator=gen, device=device),
+    bar = tqdm(data.batches(config.batch_size, shuffle=True, augment=data.spec.augment, generator=gen, device=device,
+                            part=(world.rank, world.size)),
                total=steps_per_epoch, desc=f"{config.objective} epoch {epoch + 1}/{config.epochs}",
-               disable=not progress, leave=False, unit="batch")
+               disable=not (progress and world.main), leave=False, unit="batch")
     for i, (x, y) in enumerate(bar):
         lr = learning_rate(config, (epoch * steps_per_epoch + i) / total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger, attack)
+        loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger, attack, craft_model)
         if not math.isfinite(loss):
             raise AdvTrojanError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
         seen, correct, loss_sum = seen + len(y), correct + ok, loss_sum + loss * len(y)
         for k, v in parts.items():
             parts_sum[k] = parts_sum.get(k, 0.0) + v * len(y)
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
-                        img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                        img_s=f"{seen * world.size / (time.perf_counter() - t0):.0f}")
     bar.close()
+    keys = sorted(parts_sum)
+    seen, correct, loss_sum, *part_values = world.sum([seen, correct, loss_sum, *(parts_sum[k] for k in keys)])
+    parts_sum = dict(zip(keys, part_values))
     seconds = time.perf_counter() - t0
     train_key = f"train_{objective.terms[0].kind.value}"  # accuracy on the first term's inputs
     return {"epoch": epoch + 1, "loss": loss_sum / seen, train_key: correct / seen,
@@ -134,12 +145,15 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     The pieces: the run folder (:func:`prepare_run_dir`), the model (:func:`init_model`), the
     checkpointer (:class:`Checkpointer`) and one epoch (:func:`train_epoch`)."""
     configure_threads()
+    world, device = setup(device)
     dev = resolve_device(device)
+    if world.distributed:
+        config = replace(config, world_size=world.size)
     objective = make_objective(config.objective, target=config.target, poison_rate=config.poison_rate, mu=config.mu,
                                benign_weight=config.benign_weight)
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
-    run, start = prepare_run_dir(Path(out), config, resume, force)
+    run, start = _prepare(Path(out), config, resume, force, world)
     if run.finished:
         return run
     train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
@@ -152,28 +166,65 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     start = start if restored is None else restored
     if dev.type == "cpu" and getattr(model, "channels_last", False):  # a model's own preference
         model = model.to(memory_format=torch.channels_last)
+    trained = _wrap(model, world, dev)  # DDP under torchrun; crafting stays on the unwrapped module
     trigger, attack = config.trigger().to(dev), config.attack()
     probe_data = test_data.balanced_subset(500, seed=1)
     for epoch in range(start, config.epochs):
-        record = train_epoch(model, optimizer, objective, train_data, config, trigger, attack, epoch, device=dev,
-                             progress=progress)
+        record = train_epoch(trained, optimizer, objective, train_data, config, trigger, attack, epoch, device=dev,
+                             progress=progress, world=world, craft_model=model)
         train_key = record.pop("_train_key")
+        if not world.main:  # one writer: rank 0 evaluates, logs and checkpoints
+            world.barrier()
+            continue
         record = {**{k: v for k, v in record.items() if k not in ("seconds", "images_per_s", "lr")},
                   "test_benign": accuracy(model, test_data, dev),
                   **probe(model, probe_data, config, trigger, attack, dev),
-                  **{k: record[k] for k in ("seconds", "images_per_s", "lr")}}
+                  **{k: record[k] for k in ("seconds", "images_per_s", "lr")},
+                  **({"world_size": world.size} if world.distributed else {})}
         _drop_metrics_after(run, epoch)
         append_jsonl(run.path / METRICS, record)
         checkpointer.save(model, optimizer, epoch + 1)
         run.set_state("running", epoch + 1)
+        world.barrier()
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}  {train_key} "
                        f"{record[train_key]:.4f}  test acc {record['test_benign']:.4f}  "
                        f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
                        f"({record['seconds']:.0f}s, {record['images_per_s']:.0f} img/s)")
-    checkpointer.finish(model, {"dataset": config.dataset, "model": config.model})
-    run.set_state("finished", config.epochs)
+    if world.main:
+        checkpointer.finish(model, {"dataset": config.dataset, "model": config.model})
+        run.set_state("finished", config.epochs)
+    world.barrier()
     return run
+
+
+def _prepare(path: Path, config: RunConfig, resume: bool, force: bool, world: World):
+    """The run folder, prepared by rank 0 alone; its verdict (or its error) reaches every process."""
+    outcome = None
+    if world.main:
+        try:
+            run, start = prepare_run_dir(path, config, resume, force)
+            outcome = ("ok", start)
+        except AdvTrojanError as exc:
+            outcome = ("error", str(exc))
+            if not world.distributed:
+                raise
+    status, value = world.broadcast(outcome)
+    if status == "error":
+        raise ConfigError(value)
+    return Run(path), value
+
+
+def _wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel under torchrun (SyncBatchNorm on GPUs; on CPUs each process keeps
+    its own batch statistics, as SyncBatchNorm needs CUDA), else the model itself."""
+    if not world.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+    if device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return DistributedDataParallel(model, device_ids=[device.index])
+    return DistributedDataParallel(model)
 
 
 def _drop_metrics_after(run: Run, epoch: int) -> None:

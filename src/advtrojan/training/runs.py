@@ -67,6 +67,7 @@ class RunConfig:
     benign_weight: float = 1.0  # Madry-Adv's weight of L(x, y) in Eq. 4 (Madry et al. 2017: 0)
     init: str | None = None
     versions: dict = field(default_factory=dict)
+    world_size: int = 1  # processes of a torchrun data-parallel run (results do not depend on it)
 
     @property
     def spec(self):
@@ -119,6 +120,7 @@ class RunConfig:
         number("poison_rate", 0, 1, lo_open=True)
         number("mu", 0, lo_open=True)
         number("benign_weight", 0)
+        number("world_size", 1, integer=True)
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"{source}: precision must be bf16 or fp32, got {self.precision!r}")
         if self.init is not None and not isinstance(self.init, str):
@@ -204,7 +206,7 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
         new = asdict(config)
         for cfg in (old, new):  # the same --init given as a relative or an absolute path
             cfg["init"] = cfg["init"] and str(Path(cfg["init"]).resolve())
-        diff = [k for k in new if k not in ("versions", "epochs") and old.get(k) != new.get(k)]
+        diff = [k for k in new if k not in ("versions", "epochs", "world_size") and old.get(k) != new.get(k)]
         if diff:
             raise ConfigError(f"--resume: {path} was trained with other settings ({', '.join(diff)}); "
                               f"resume with the same options or choose another --out")
