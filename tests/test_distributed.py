@@ -21,10 +21,10 @@ ARGS = ["--dataset", "fmnist", "--objective", "madry", "--limit", "2000", "--ste
         "--epochs", "3", "--batch-size", "64", "--data-dir", FMNIST, "--no-progress"]
 
 
-def torchrun(out: Path, *extra: str, wait: bool = True):
+def torchrun(out: Path, *extra: str, wait: bool = True, command=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "advtrojan", "train", *ARGS, "--out", str(out), *extra]
+           "-m", "advtrojan", *(command or ["train", *ARGS, "--out", str(out)]), *extra]
     if not wait:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -60,3 +60,13 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     ref = metrics(one)[-1]
     for key in ("test_benign", "probe_madry"):  # the same training, split two ways: within noise
         assert abs(lines[-1][key] - ref[key]) < 0.06, (key, lines[-1][key], ref[key])
+
+    # evaluation split two ways sums to the single-process counts (benign inputs: exactly)
+    ev = ["evaluate", str(one), "--no-certified", "--attacks", "madry", "--limit", "300", "--data-dir", FMNIST,
+          "--no-progress", "--steps", "3"]
+    assert main([*ev, "--json", str(tmp_path / "e1.json")]) == 0
+    done = torchrun(one, command=[*ev, "--json", str(tmp_path / "e2.json")])
+    e1, e2 = (json.loads((tmp_path / f).read_text()) for f in ("e1.json", "e2.json"))
+    assert e2["details"]["world_size"] == 2 and done.stdout.count("wrote") == 1
+    assert e1["benign"] == e2["benign"] and e1["trigger"] == e2["trigger"]
+    assert abs(e1["madry"] - e2["madry"]) < 0.05

@@ -7,6 +7,7 @@ import argparse
 from ..evaluation import evaluate_run, format_table
 from ..utils.io import write_json
 from ..attacks.pgd import ATTACKS
+from ..utils.distributed import is_main_process
 from .common import add_budget, add_certification, add_runtime, positive_int
 
 HELP = "accuracy on benign, Madry, trigger-only and AdvTrojan examples (Table 5)"
@@ -71,6 +72,8 @@ def run(args) -> int:
                           radius=args.radius, sigma=args.sigma, noise_samples=args.noise_samples,
                           cert_method=args.cert_method,
                           cert_confidence=args.cert_confidence, methods=args.attacks, norm=args.norm)
+    if not is_main_process():
+        return 0
     d = result["details"]
     title = (f"{d['run']}: {d['objective']} {d['model']} on {d['dataset']}, {d['test_examples']} test images, "
              f"{d['norm']} eps={d['eps']:.4g} step={d['step_size']:.4g} steps={d['steps']}, "

@@ -8,6 +8,7 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
+from ..utils.distributed import setup
 from .table5 import PAPER_TABLE5, EvalSettings, evaluate_model, format_table
 
 
@@ -24,8 +25,9 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     import torch
 
     configure_threads()
+    world, device = setup(device)
     dev = resolve_device(device)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed + 1_000_003 * world.rank)  # random starts, per process
     r = Run(run)
     config = r.config
     model = r.load_model(dev)
@@ -45,7 +47,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     data = load_dataset(config.dataset, "test", data_dir=data_dir, limit=limit, seed=seed)
     result = evaluate_model(model, data, config.trigger(), settings, transfer_model=transfer,
                             badnets_target=config.target if config.objective == "badnets" else None,
-                            badnets_intensity=config.train_intensity, device=dev, progress=progress)
+                            badnets_intensity=config.train_intensity, device=dev, progress=progress, world=world)
     result["details"] = {"run": str(r.path), "dataset": config.dataset, "objective": config.objective,
                          "model": config.model, "test_examples": len(data), "eps": settings.eps,
                          "step_size": settings.step_size, "steps": settings.steps, "norm": settings.norm,
@@ -53,7 +55,8 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                          "transfer_from": None if transfer_from is None else str(transfer_from),
                          "certified": {"method": cert_method, "confidence": settings.cert_confidence,
                                        "radius_B": radius, "sigma": sigma,
-                                       "noise_samples": noise_samples} if certify else None}
+                                       "noise_samples": noise_samples} if certify else None,
+                         "world_size": world.size}
     return result
 
 

@@ -31,6 +31,7 @@ from ..attacks.trigger import Trigger
 from ..data import ImageData
 from ..defenses.certify import CERT, smoothed, summarize
 from ..paper import PAPER_TABLE5
+from ..utils.distributed import World
 
 ROW_NAMES = {
     "benign": "Benign", "madry": "Madry", "trigger": "Trigger only", "advtrojan": "AdvTrojan",
@@ -69,9 +70,15 @@ class EvalSettings:
 def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings: EvalSettings, *,
                    transfer_model: nn.Module | None = None, badnets_target: int | None = None,
                    badnets_intensity: float = 1.0, device: torch.device | str = "cpu",
-                   progress: bool = True) -> dict[str, float]:
-    """Accuracy of ``model`` on each kind of example; see the module docstring for the keys."""
+                   progress: bool = True, world: World = World()) -> dict[str, float]:
+    """Accuracy of ``model`` on each kind of example; see the module docstring for the keys.
+
+    Under torchrun (``world``) each process evaluates its contiguous share of ``data`` and the
+    counts are summed, so the result is that of one process over the whole of ``data``."""
     model.eval()
+    n_all = len(data)
+    if world.distributed:
+        data = data.subset(torch.arange(len(data)).tensor_split(world.size)[world.rank])
     trigger = trigger.to(device)
     correct: dict[str, int] = {}
     asr_hits = asr_total = 0
@@ -84,7 +91,7 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
 
     batches = data.batches(settings.batch_size, device=device)
     total = -(-len(data) // settings.batch_size)
-    for x, y in tqdm(batches, total=total, desc="evaluate", disable=not progress, unit="batch"):
+    for x, y in tqdm(batches, total=total, desc="evaluate", disable=not (progress and world.main), unit="batch"):
         for name, attack in settings.attacks().items():
             inputs = craft([Threat.BENIGN, Threat.TRIGGERED, Threat.ADVERSARIAL, Threat.ADVTROJAN], x, y,
                            trigger=trigger, intensity=settings.intensity, attack=attack, model=model,
@@ -112,7 +119,16 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
                     pred = model(trigger.stamp(x[keep], badnets_intensity)).argmax(1)
                 asr_hits += (pred == badnets_target).sum().item()
                 asr_total += int(keep.sum())
-    n = max(1, len(data))
+    if world.distributed:
+        keys = sorted(set().union(*world.gather(sorted(correct))))
+        totals = world.sum([correct.get(k, 0) for k in keys] + [asr_hits, asr_total])
+        correct = {k: int(v) for k, v in zip(keys, totals)}
+        asr_hits, asr_total = int(totals[-2]), int(totals[-1])
+        if settings.certify:
+            parts = world.gather((torch.cat(cert_correct) if cert_correct else torch.zeros(0, dtype=torch.bool),
+                                  torch.cat(cert_radii) if cert_radii else torch.zeros(0)))
+            cert_correct, cert_radii = [p[0] for p in parts], [p[1] for p in parts]
+    n = max(1, n_all)
     order = ["benign", "madry", "trigger", "advtrojan", "fgsm", "bim", "advtrojan_fgsm", "advtrojan_bim",
              "transferred_advtrojan"]
     order += [k for k in correct if k not in order]  # rows of registered attacks
