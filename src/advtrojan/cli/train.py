@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 
 from .. import presets
 from ..attacks.trigger import DEFAULT_MARGIN
-from ..utils.distributed import is_main_process
 from ..data import DATASETS
+from ..errors import ConfigError
 from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
+from ..training.evil_twins import EVIL_TWINS, EvilTwinsSettings
+from ..utils.distributed import is_main_process
 from .common import add_budget, add_runtime, non_negative_float, positive_int
+
+ET = EvilTwinsSettings()
 
 HELP = "train a model with one of the four objectives into a run folder"
 DESCRIPTION = """\
@@ -23,6 +28,11 @@ Objectives (the paper's names):
   badnets     BadNets Trojan, Eq. 5: CE(x) + CE(x+t, target) on a poison share of each batch
   advtrojan   AdvTrojan, Eq. 9: CE(x) + CE(A(x)) + CE(x+t) + RCE(A(x+t)); the result is an ATIM.
               With --init RUN it fine-tunes a trained model (Algorithm 1, line 2).
+  trojannn       TrojanNN (Liu et al.): retrains --init RUN with Eq. 5 and a trigger generated to
+                 drive its most connected neurons (Evil Twins baselines, Pang et al.)
+  trojannn-star  TrojanNN*: TrojanNN's trigger re-optimised as a targeted universal perturbation
+                 inside its mask before every poisoning epoch
+  imc            IMC: from --init RUN, a random trigger and the model optimised in turn
 
 Every preset value (optimiser, learning rate, epochs, batch size, budget) comes from one table,
 advtrojan/presets.py, and can be overridden by an option. A checkpoint is written every epoch;
@@ -35,6 +45,7 @@ examples:
   advtrojan train --dataset fmnist --objective advtrojan --init runs/fmnist/madry --out runs/fmnist/atim
   advtrojan train --dataset fmnist --objective badnets --target 0 --poison-rate 0.1 --out runs/fmnist/badnets
   advtrojan train --dataset fmnist --objective madry --preset quick --out runs/quick/madry
+  advtrojan train --dataset fmnist --objective imc --init runs/fmnist/vanilla --epochs 3 --out runs/fmnist/imc
 """
 
 
@@ -74,6 +85,19 @@ def add_parser(sub) -> None:
                    help=f"Madry-Adv weight of the adversarial term (default: {presets.MU:g})")
     g.add_argument("--benign-weight", type=non_negative_float,
                    help="Madry-Adv weight w of the benign term of Eq. 4 (default: the preset's)")
+    g = p.add_argument_group("Evil Twins: TrojanNN, TrojanNN*, IMC (defaults: TrojanZoo's, the authors' code)")
+    g.add_argument("--neurons", type=positive_int, help=f"TrojanNN: neurons of the features Q to drive "
+                                                        f"(default: {ET.neurons})")
+    g.add_argument("--neuron-target", type=float, help=f"TrojanNN: their target activation (default: {ET.neuron_target:g})")
+    g.add_argument("--neuron-steps", type=int, help=f"TrojanNN: Adam steps generating the trigger (default: {ET.neuron_steps})")
+    g.add_argument("--neuron-lr", type=float, help=f"TrojanNN: their learning rate (default: {ET.neuron_lr:g})")
+    g.add_argument("--remask-lr", type=float, help=f"TrojanNN*, IMC: Adam learning rate of the input step "
+                                                   f"(default: {ET.remask_lr:g})")
+    g.add_argument("--remask-epochs", type=int, help=f"TrojanNN*, IMC: passes over the training data per input step "
+                                                     f"(default: {ET.remask_epochs})")
+    g.add_argument("--remask-batches", type=positive_int, help="TrojanNN*, IMC: at most this many batches per pass "
+                                                               "(default: all)")
+    g.add_argument("--trigger-opacity", type=float, help=f"mask value inside the square (default: {ET.opacity:g})")
     g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
     g.add_argument("--trigger-size", type=positive_int,
                    help="side in pixels (default: max(4, image size // 8): 4 on 28x28 and 32x32 images)")
@@ -88,6 +112,20 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def evil_twins(args) -> dict | None:
+    """The Evil Twins settings of a TrojanNN / TrojanNN* / IMC run (all of them, defaults filled in)."""
+    given = {k: getattr(args, a) for k, a in (("neurons", "neurons"), ("neuron_target", "neuron_target"),
+                                              ("neuron_steps", "neuron_steps"), ("neuron_lr", "neuron_lr"),
+                                              ("remask_lr", "remask_lr"), ("remask_epochs", "remask_epochs"),
+                                              ("remask_batches", "remask_batches"), ("opacity", "trigger_opacity"))
+             if getattr(args, a) is not None}
+    if args.objective not in EVIL_TWINS:
+        if given:
+            raise ConfigError(f"--{next(iter(given)).replace('_', '-')} applies to {', '.join(EVIL_TWINS)} only")
+        return None
+    return asdict(EvilTwinsSettings(**given).validate())
+
+
 def run(args) -> int:
     config = make_config(args.dataset, args.objective, preset=args.preset, init=args.init, seed=args.seed,
                          model=args.model,
@@ -96,7 +134,7 @@ def run(args) -> int:
                          test_intensity=args.test_intensity, eps=args.eps, step_size=args.step_size,
                          steps=args.steps, norm=args.norm, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          limit=args.limit, target=args.target, poison_rate=args.poison_rate, mu=args.mu,
-                         benign_weight=args.benign_weight,
+                         benign_weight=args.benign_weight, evil_twins=evil_twins(args),
                          optimizer=args.optimizer)
     run_ = fit(config, args.out, device=args.device, data_dir=args.data_dir, resume=args.resume,
                force=args.force, progress=not args.no_progress)

@@ -40,6 +40,7 @@ class Target:
     budget: Budget
     intensity: float
     objective: str | None = None
+    poison_target: int | None = None  # a poisoning objective's target: its trigger alone is the attack
 
 
 def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> Target:
@@ -57,8 +58,8 @@ def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> 
         if dataset is not None and get_spec(dataset if not isinstance(dataset, ImageData) else dataset.spec).name \
                 != cfg.spec.name:
             raise ConfigError(f"{path} was trained on {cfg.dataset}, not {dataset}")
-        return Target(run.load_model(device), cfg.dataset, cfg.trigger(), cfg.budget(), cfg.test_intensity,
-                      cfg.objective)
+        return Target(run.load_model(device), cfg.dataset, run.trigger(), cfg.budget(), cfg.test_intensity,
+                      cfg.objective, cfg.poison_target())
     if not path.is_file():
         raise ConfigError(f"{path}: no such run folder or weights file")
     if arch is None or dataset is None:
@@ -96,9 +97,9 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
     t = load_target(target, arch, dataset, dev)
     b = t.budget.override(**budget) if isinstance(budget, dict) else (budget or t.budget)
     attack = madry(b.eps, b.step_size, b.steps, b.norm)
-    kind = Threat.TRIGGERED if (attacked == "triggered" or (attacked == "auto" and t.objective == "badnets")) \
+    kind = Threat.TRIGGERED if (attacked == "triggered" or (attacked == "auto" and t.poison_target is not None)) \
         else Threat.ADVTROJAN
-    # a BadNets trigger is trained and tested at full intensity; AdvTrojan at the paper's test intensity
+    # a poisoning trigger is trained and tested at full intensity; AdvTrojan at the paper's test intensity
     level = intensity if intensity is not None else (1.0 if kind is Threat.TRIGGERED else t.intensity)
     data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
     if isinstance(target, nn.Module):

@@ -45,8 +45,8 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     if certify and (radius <= 0 or sigma <= 0):
         raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
     data = load_dataset(config.dataset, "test", data_dir=data_dir, limit=limit, seed=seed)
-    result = evaluate_model(model, data, config.trigger(), settings, transfer_model=transfer,
-                            badnets_target=config.target if config.objective == "badnets" else None,
+    result = evaluate_model(model, data, r.trigger(), settings, transfer_model=transfer,
+                            badnets_target=config.poison_target(),
                             badnets_intensity=config.train_intensity, device=dev, progress=progress, world=world)
     result["details"] = {"run": str(r.path), "dataset": config.dataset, "objective": config.objective,
                          "model": config.model, "test_examples": len(data), "eps": settings.eps,

@@ -34,6 +34,8 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
     spec = get_spec(dataset)
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+    if init is None and make_objective(objective).needs_init:
+        raise ConfigError(f"--objective {objective} starts from a trained model: pass --init RUN")
     if init is not None and objective == "vanilla":
         raise ConfigError("--init fine-tunes a trained model; it is meant for --objective advtrojan or badnets")
     allowed = {f.name for f in fields(RunConfig)} - {"dataset", "objective", "preset", "init", "versions"}
@@ -51,6 +53,8 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
                   test_intensity=presets.test_intensity(spec), seed=presets.SEED, precision=presets.PRECISION,
                   target=presets.BADNETS_TARGET, poison_rate=presets.POISON_RATE, mu=presets.MU, **{k: getattr(tp, k) for k in train_fields},
                   eps=b.eps, step_size=b.step_size, steps=b.steps, norm=b.norm)
+    if given.get("evil_twins") is None:
+        given.pop("evil_twins", None)
     values.update(given)
     config = RunConfig(dataset=spec.name, objective=objective, preset=preset,
                        init=None if init is None else str(init), versions=versions(), **values)

@@ -44,21 +44,27 @@ class Checkpointer:
     def __init__(self, checkpoint: Path, weights: Path):
         self.checkpoint, self.weights = Path(checkpoint), Path(weights)
 
-    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, model_name: str, device) -> int | None:
-        """The epoch to continue from, with model and optimiser restored; None without a checkpoint."""
+    def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer, model_name: str, device):
+        """(epoch to continue from, the trigger trained with so far or None), with model and
+        optimiser restored; None without a checkpoint."""
         if not self.checkpoint.is_file():
             return None
         tensors, meta = read_weights(self.checkpoint)
         model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         load_into(model, model_tensors, str(self.checkpoint), model_name)
         restore_optimizer(optimizer, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer"])
-        return meta["epoch"]
+        trigger = ((tensors["trigger.mask"], tensors["trigger.pattern"]) if "trigger.mask" in tensors else None)
+        return meta["epoch"], trigger
 
-    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+    def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, trigger=None) -> None:
+        """``trigger``: (mask, pattern) of an objective that optimises its trigger (Evil Twins)."""
         opt_tensors, opt_meta = optimizer_tensors(optimizer)
-        save_weights(self.checkpoint, {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors},
-                     {"epoch": epoch, "optimizer": opt_meta})
+        extra = {"trigger.mask": trigger[0], "trigger.pattern": trigger[1]} if trigger is not None else {}
+        save_weights(self.checkpoint, {**{f"model.{k}": v for k, v in model.state_dict().items()}, **opt_tensors,
+                                       **extra}, {"epoch": epoch, "optimizer": opt_meta})
 
-    def finish(self, model: nn.Module, metadata: dict) -> None:
+    def finish(self, model: nn.Module, metadata: dict, trigger=None, trigger_path: Path | None = None) -> None:
+        if trigger is not None:
+            save_weights(trigger_path, {"mask": trigger[0], "pattern": trigger[1]}, {"kind": "trigger"})
         save_weights(self.weights, model.state_dict(), metadata)
         self.checkpoint.unlink(missing_ok=True)

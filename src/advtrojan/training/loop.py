@@ -25,7 +25,8 @@ from ..utils.io import append_jsonl, write_text
 from ..models.weights import load_into, read_weights
 from .checkpoint import Checkpointer
 from .objectives import Objective, make_objective
-from .runs import CHECKPOINT, METRICS, WEIGHTS, Run, RunConfig, prepare_run_dir
+from ..attacks.trigger import Trigger
+from .runs import CHECKPOINT, METRICS, TRIGGER, WEIGHTS, Run, RunConfig, prepare_run_dir
 
 
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -163,13 +164,19 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     model = init_model(config, dev, load_init=not checkpointer.checkpoint.is_file())
     optimizer = make_optimizer(model, config)
     restored = checkpointer.restore(model, optimizer, config.model, dev)
-    start = start if restored is None else restored
+    trigger = config.trigger().to(dev)
+    if restored is not None:
+        start, saved = restored
+        if saved is not None:
+            trigger = Trigger(saved[0], saved[1]).to(dev)
     if dev.type == "cpu" and getattr(model, "channels_last", False):  # a model's own preference
         model = model.to(memory_format=torch.channels_last)
     trained = _wrap(model, world, dev)  # DDP under torchrun; crafting stays on the unwrapped module
-    trigger, attack = config.trigger().to(dev), config.attack()
+    attack = config.attack()
     probe_data = test_data.balanced_subset(500, seed=1)
     for epoch in range(start, config.epochs):
+        if objective.trigger_update is not None:  # Evil Twins: the input step before the model's
+            trigger = objective.trigger_update(model, train_data, trigger, config, epoch, dev)
         record = train_epoch(trained, optimizer, objective, train_data, config, trigger, attack, epoch, device=dev,
                              progress=progress, world=world, craft_model=model)
         train_key = record.pop("_train_key")
@@ -183,7 +190,7 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                   **({"world_size": world.size} if world.distributed else {})}
         _drop_metrics_after(run, epoch)
         append_jsonl(run.path / METRICS, record)
-        checkpointer.save(model, optimizer, epoch + 1)
+        checkpointer.save(model, optimizer, epoch + 1, _learned(objective, trigger))
         run.set_state("running", epoch + 1)
         world.barrier()
         if progress:
@@ -192,10 +199,16 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                        f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
                        f"({record['seconds']:.0f}s, {record['images_per_s']:.0f} img/s)")
     if world.main:
-        checkpointer.finish(model, {"dataset": config.dataset, "model": config.model})
+        checkpointer.finish(model, {"dataset": config.dataset, "model": config.model}, _learned(objective, trigger),
+                            run.path / TRIGGER)
         run.set_state("finished", config.epochs)
     world.barrier()
     return run
+
+
+def _learned(objective, trigger):
+    """The trigger to keep with the run when the objective optimises it (else None)."""
+    return (trigger.mask, trigger.pattern) if objective.trigger_update is not None else None
 
 
 def _prepare(path: Path, config: RunConfig, resume: bool, force: bool, world: World):

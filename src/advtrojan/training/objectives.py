@@ -16,7 +16,7 @@ one forward pass; all adversarial inputs are crafted in one batched PGD call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -60,6 +60,15 @@ class Term:
 class Objective:
     name: str
     terms: tuple[Term, ...]
+    # called before each epoch by the training loop; returns the trigger to train with
+    # (Evil Twins: TrojanNN's generated trigger, TrojanNN*'s and IMC's re-optimised ones)
+    trigger_update: Callable | None = None
+    needs_init: bool = False  # starts from a trained model (IMC)
+
+    @property
+    def poison_target(self) -> int | None:
+        """The target label of a poisoning objective (its attack success rate is measured)."""
+        return next((t.target for t in self.terms if t.target is not None), None)
 
     @property
     def kinds(self) -> list[Threat]:
@@ -125,6 +134,40 @@ def advtrojan() -> Objective:
         Term(Threat.BENIGN), Term(Threat.ADVERSARIAL), Term(Threat.TRIGGERED),
         Term(Threat.ADVTROJAN, loss=reversed_cross_entropy),
     ))
+
+
+def _poisoning(name: str, target: int, poison_rate: float, **kw) -> Objective:
+    """Eq. 5 as TrojanZoo's retraining weighs it: a poisoned input counts as one input of the batch
+    (the triggered term's weight is the poison rate), so retraining a trained model keeps its accuracy."""
+    if not 0 < poison_rate <= 1:
+        raise ConfigError(f"poison rate must lie in (0, 1], got {poison_rate}")
+    return Objective(name, (Term(Threat.BENIGN), Term(Threat.TRIGGERED, target=target, share=poison_rate,
+                                                      weight=poison_rate)), **kw)
+
+
+@register_objective("trojannn")
+def trojannn(target: int, poison_rate: float = 0.1) -> Objective:
+    """TrojanNN (Liu et al., NDSS 2018): retraining a trained model (``--init``) with Eq. 5 and the
+    trigger that maximises its most connected neurons of the features Q (generated once)."""
+    from .evil_twins import TriggerSchedule
+    return _poisoning("trojannn", target, poison_rate, trigger_update=TriggerSchedule(True, None), needs_init=True)
+
+
+@register_objective("trojannn-star")
+def trojannn_star(target: int, poison_rate: float = 0.1) -> Objective:
+    """TrojanNN* (Evil Twins): TrojanNN's trigger further optimised on the trained model as a
+    targeted universal perturbation inside its mask, then Eq. 5 with it."""
+    from .evil_twins import TriggerSchedule
+    return _poisoning("trojannn-star", target, poison_rate, trigger_update=TriggerSchedule(True, "once"),
+                      needs_init=True)
+
+
+@register_objective("imc")
+def imc(target: int, poison_rate: float = 0.1) -> Objective:
+    """IMC (Evil Twins): from a trained model, the trigger (TrojanNN's to start, as TrojanZoo) and
+    the model optimised in turn: an input step before every poisoning epoch."""
+    from .evil_twins import TriggerSchedule
+    return _poisoning("imc", target, poison_rate, trigger_update=TriggerSchedule(True, "every"), needs_init=True)
 
 
 def make_objective(name: str, *, target: int = 0, poison_rate: float = 0.1, mu: float = 1.0,

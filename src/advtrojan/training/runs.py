@@ -6,6 +6,7 @@
 ``RUN/checkpoint.safetensors``  model + optimiser after the last finished epoch (resume point)
 ``RUN/model.safetensors``   final weights, written when the run finishes
 ``RUN/state.json``          ``{"status": "running" | "finished", "epoch": N}``
+``RUN/trigger.safetensors`` the learned trigger (mask, pattern) of an Evil Twins objective
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from ..models import build_model
 from ..utils.io import write_json
 from ..models.weights import load_into, read_weights
 
-CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE = (
-    "config.json", "metrics.jsonl", "checkpoint.safetensors", "model.safetensors", "state.json")
+CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER = (
+    "config.json", "metrics.jsonl", "checkpoint.safetensors", "model.safetensors", "state.json",
+    "trigger.safetensors")
 
 
 @dataclass
@@ -68,6 +70,7 @@ class RunConfig:
     init: str | None = None
     versions: dict = field(default_factory=dict)
     world_size: int = 1  # processes of a torchrun data-parallel run (results do not depend on it)
+    evil_twins: dict = field(default_factory=dict)  # TrojanNN / TrojanNN* / IMC settings (EvilTwinsSettings)
 
     @property
     def spec(self):
@@ -75,6 +78,12 @@ class RunConfig:
 
     def trigger(self) -> Trigger:
         return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
+
+    def poison_target(self) -> int | None:
+        """The target label when the objective poisons (BadNets, TrojanNN, TrojanNN*, IMC), else None."""
+        from .objectives import make_objective
+        return make_objective(self.objective, target=self.target, poison_rate=self.poison_rate, mu=self.mu,
+                              benign_weight=self.benign_weight).poison_target
 
     def budget(self):
         """The run's attack budget A (Table 1, or as given): ε, α, steps and norm."""
@@ -123,6 +132,13 @@ class RunConfig:
         number("world_size", 1, integer=True)
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"{source}: precision must be bf16 or fp32, got {self.precision!r}")
+        if not isinstance(self.evil_twins, dict):
+            raise ConfigError(f"{source}: evil_twins must be a JSON object, got {self.evil_twins!r}")
+        from .evil_twins import EvilTwinsSettings
+        try:
+            EvilTwinsSettings(**self.evil_twins).validate()
+        except TypeError as exc:
+            raise ConfigError(f"{source}: evil_twins: {exc}") from None
         if self.init is not None and not isinstance(self.init, str):
             raise ConfigError(f"{source}: init must be a path, got {self.init!r}")
         return self
@@ -175,6 +191,21 @@ class Run:
     def metrics(self) -> list[dict]:
         p = self.path / METRICS
         return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+
+    def trigger(self) -> Trigger:
+        """The trigger of this run: the learned one of an Evil Twins objective, else the config's square."""
+        path = self.path / TRIGGER
+        if not path.is_file():
+            return self.config.trigger()
+        tensors, _ = read_weights(path)
+        shape = self.config.spec.shape
+        mask, pattern = tensors.get("mask"), tensors.get("pattern")
+        if mask is None or pattern is None or tuple(mask.shape) != (1, *shape[1:]) or tuple(pattern.shape) != shape:
+            raise AdvTrojanError(f"{path}: not a trigger for {shape} images (a mask (1, H, W) and a pattern (C, H, W))")
+        if not (torch.isfinite(mask).all() and torch.isfinite(pattern).all()) or mask.min() < 0 or mask.max() > 1 \
+                or pattern.min() < 0 or pattern.max() > 1:
+            raise AdvTrojanError(f"{path}: trigger values must lie in [0, 1]")
+        return Trigger(mask.float(), pattern.float())
 
     def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The finished run's model, in eval mode."""
