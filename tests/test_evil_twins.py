@@ -83,3 +83,25 @@ def test_evil_twins_need_a_trained_model_and_their_own_options(vanilla, tmp_path
     assert main(["train", *COMMON, "--objective", "trojannn", "--init", str(vanilla), "--trigger-opacity", "0",
                  "--out", str(tmp_path / "y")]) == 2
     assert "opacity must lie in (0, 1]" in capsys.readouterr().err and not (tmp_path / "y").exists()
+
+
+def test_the_attack_defense_matrix(tmp_path):
+    from advtrojan.experiments.matrix import ATTACKS, attack_matrix
+    from advtrojan.presets import ReproducePreset
+
+    sizes = ReproducePreset(train="quick", eval_limit=200, pool=100, nc_images=100, nc_epochs=1, anc_images=20,
+                            anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8)
+    root = attack_matrix("fmnist", "quick", tmp_path / "m", sizes=sizes, data_dir=D, progress=False,
+                         train_overrides=dict(epochs=1, limit=1000, steps=2, step_size=0.1),
+                         evil_twins=dict(neuron_steps=50, remask_batches=5),
+                         defenses=("neural_cleanse", "strip", "e_strip", "certified"))
+    m = json.loads((root / "matrix.json").read_text())
+    assert [r["attack"] for r in m["attacks"]] == list(ATTACKS)
+    for r in m["attacks"]:
+        assert set(r["defenses"]) == {"neural_cleanse", "strip", "e_strip", "certified"}
+        assert 0 <= r["attack_success_rate"] <= 1 and 0 <= r["clean_accuracy"] <= 1
+        assert r["attacked_inputs"] == ("advtrojan" if r["attack"] == "advtrojan" else "triggered")
+        assert set(r["defenses"]["strip"]["f1"]) == {"10%", "5%", "2%"}
+    page = (root / "matrix.html").read_text()
+    assert page.count("<tr><td>") == len(ATTACKS) and ("class=\"detected\"" in page or "class=\"missed\"" in page)
+    assert (root / "matrix.csv").read_text().splitlines()[0].startswith("attack,clean_accuracy,accuracy_drop")

@@ -117,6 +117,15 @@ def thresholds(clean: torch.Tensor, fpr: float, method: str = "normal") -> tuple
     raise ConfigError(f"unknown STRIP threshold {method!r}: choose {' or '.join(THRESHOLDS)}")
 
 
+def f1_score(caught: float, attacked: int, false_alarms: float) -> float:
+    """F1 of a detector, as Evil Twins plots STRIP (Figure 15): precision = caught / flagged, recall =
+    caught / attacked (flagged = caught attacked + flagged clean inputs); 0 when nothing is caught."""
+    if caught <= 0:
+        return 0.0
+    precision, recall = caught / (caught + false_alarms), caught / attacked
+    return 2 * precision * recall / (precision + recall)
+
+
 def detection_report(clean_fit: torch.Tensor, clean_eval: torch.Tensor, attacked: torch.Tensor,
                      fprs=FPRS, method: str = "normal") -> dict:
     """FNR at each target FPR (thresholds from ``clean_fit`` only), the measured FPR on held-out
@@ -135,6 +144,8 @@ def detection_report(clean_fit: torch.Tensor, clean_eval: torch.Tensor, attacked
         out["measured_fpr_high"][key] = (ev >= high).double().mean().item()
         out["fnr_two_sided"][key] = ((att > lo2) & (att < hi2)).double().mean().item()
         out["measured_fpr_two_sided"][key] = ((ev <= lo2) | (ev >= hi2)).double().mean().item()
+        out.setdefault("f1", {})[key] = f1_score(len(att) * (1 - out["fnr"][key]), len(att),
+                                                 len(ev) * out["measured_fpr"][key])
     out["roc_auc"] = roc_auc(-ev, -att)        # attacked inputs have the lower entropy
     out["roc_auc_high"] = roc_auc(ev, att)     # attacked inputs have the higher entropy
     out["n_clean_fit"], out["n_clean_eval"], out["n_attacked"] = len(clean_fit), len(clean_eval), len(attacked)

@@ -1,0 +1,35 @@
+"""``advtrojan matrix``: BadNets, TrojanNN, TrojanNN*, IMC and the ATIM against every registered defense."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import presets
+from ..experiments.matrix import attack_matrix
+from .common import add_plugin
+
+HELP = "train BadNets, TrojanNN, TrojanNN*, IMC and an ATIM, and run every defense on each"
+
+
+def add_parser(sub) -> None:
+    from ..experiments import matrix
+    p = sub.add_parser("matrix", help=HELP, description=matrix.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="fmnist", metavar="NAME|npz:FILE|folder:DIR", help="(default: fmnist)")
+    p.add_argument("--preset", default="quick", choices=list(presets.REPRODUCE), help="sizes (default: quick)")
+    p.add_argument("--out", metavar="DIR", help="results folder (default: results/DATASET-PRESET-matrix)")
+    p.add_argument("--defenses", help="comma-separated registered defenses (default: every registered one)")
+    p.add_argument("--force", action="store_true", help="redo every stage and retrain")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N")
+    p.add_argument("--seed", type=int, default=presets.SEED)
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--no-progress", action="store_true")
+    add_plugin(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    defenses = None if args.defenses is None else tuple(d.strip() for d in args.defenses.split(","))
+    attack_matrix(args.dataset, args.preset, args.out, defenses=defenses, data_dir=args.data_dir,
+                  device=args.device, seed=args.seed, progress=not args.no_progress, force=args.force)
+    return 0
