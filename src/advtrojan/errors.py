@@ -1,7 +1,8 @@
 """One error type for everything a user can get wrong.
 
 The CLI prints an :class:`AdvTrojanError` as one line (``advtrojan: error: ...``) and exits
-with status 2; anything else is a bug and keeps its traceback.
+with status 2; an OSError (permission denied, disk full) is one line too, and anything else is
+reported in one line as unexpected (exit 1), with its traceback under `--debug`.
 """
 
 

@@ -170,7 +170,8 @@ def training_preset(spec, objective: str, preset: str = "default", init: bool = 
     key = "advtrojan_init" if (objective == "advtrojan" and init) else objective
     table = EPOCHS[preset][model]
     epochs = table.get(key, table.get(objective, table["advtrojan_init" if init else "advtrojan"]))
-    limit = min(quick_limit(spec), spec.train_size or quick_limit(spec)) if preset == "quick" else None
+    # quick: a class-balanced subset, for datasets whose size is known and larger than it
+    limit = quick_limit(spec) if preset == "quick" and (spec.train_size or 0) > quick_limit(spec) else None
     benign_weight = MADRY_BENIGN_WEIGHT if objective == "madry" else 1.0
     return replace(base, epochs=epochs, limit=limit, benign_weight=benign_weight)
 

@@ -40,6 +40,8 @@ def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
 
 
 def add_plugin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback of an unexpected error (normally one line)")
     p.add_argument("--plugin", action="append", metavar="MODULE", default=[],
                    help="import MODULE (or a .py file) first: it may register models, datasets, attacks, "
                         "objectives and defenses (repeatable; installed packages' advtrojan.plugins entry "

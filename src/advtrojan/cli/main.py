@@ -47,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     except AdvTrojanError as exc:
         print(f"advtrojan: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permission denied, disk full, read-only file system...
+        if getattr(args, "debug", False):
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"advtrojan: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug or an input we did not foresee: one line, the traceback on --debug
+        if getattr(args, "debug", False):
+            raise
+        print(f"advtrojan: error: unexpected {type(exc).__name__}: {exc} (run again with --debug for the "
+              f"traceback, and please report it)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("advtrojan: interrupted (a training run continues with --resume)", file=sys.stderr)
         return 130

@@ -69,7 +69,18 @@ def _complete(spec: DatasetSpec, directory: Path) -> Path | None:
 
 
 def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Return the folder (IDX) or batches folder/archive (CIFAR) holding ``spec``'s files."""
+    """Return the folder (IDX) or batches folder/archive (CIFAR) holding ``spec``'s files.
+
+    ``data_dir`` means those files or an error: never a silent fallback to another copy."""
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"--data-dir {folder}: no such folder")
+        found = _complete(spec, folder) or _complete(spec, folder / spec.name)
+        if found is None:
+            raise DataError(f"--data-dir {folder} (nor its {spec.name}/ sub-folder) does not hold {spec.title}'s files "
+                            f"({', '.join(f.name for f in spec.files)}, compressed or not)")
+        return found
     dirs = candidate_dirs(spec, data_dir)
     for directory in dirs:
         found = _complete(spec, directory)

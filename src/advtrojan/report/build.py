@@ -271,7 +271,7 @@ def render_html(res: dict, figs: dict) -> str:
     return TEMPLATES.get_template("report.html.j2").render(
         meta=meta, budget=b, trigger=tr, summary=summary, sections=sections, protocol=PROTOCOL,
         main_label=label.get(main, main), reused=", ".join(meta["reused_runs"]) or "none",
-        train_images=_listing({label.get(k, k): f"{v:,}" for k, v in meta["train_images"].items()}),
+        train_images=_listing({label.get(k, k): f"{v:,}" if isinstance(v, int) else "all" for k, v in meta["train_images"].items()}),
         versions=_listing(meta["versions"], sep=" "),
         training=[(label.get(n, n), _recipe(t)) for n, t in meta.get("training", {}).items()],
         walls=list(meta["wall_time_s"].items()))

@@ -154,12 +154,28 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                                benign_weight=config.benign_weight)
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
+    finished = Run(out).exists() and Run(out).finished and resume and not force
+    if not finished:  # the data first: a dataset that cannot be read leaves no run folder behind
+        train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
+                                                seed=config.seed)
+        test_data = test_data or load_dataset(config.dataset, "test", data_dir=data_dir)
+        if config.limit is not None and len(train_data) < config.limit:
+            raise ConfigError(f"--limit {config.limit} is more than the {len(train_data)} training images of "
+                              f"{config.dataset}")
+    created = not Path(out).exists()
     run, start = _prepare(Path(out), config, resume, force, world)
     if run.finished:
         return run
-    train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
-                                            seed=config.seed)
-    test_data = test_data or load_dataset(config.dataset, "test", data_dir=data_dir)
+    try:
+        return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
+    except BaseException:
+        if created and world.main and not run.metrics():  # nothing worth resuming: leave no folder
+            import shutil
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+
+
+def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_data, dev, world, progress) -> Run:
     checkpointer = Checkpointer(run.path / CHECKPOINT, run.path / WEIGHTS)
     model = init_model(config, dev, load_init=not checkpointer.checkpoint.is_file())
     optimizer = make_optimizer(model, config)

@@ -233,6 +233,11 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
         if not resume:
             raise ConfigError(f"{path} holds an unfinished run (epoch {state['epoch']}); pass --resume to "
                               f"continue it or --force to start over")
+        done = run.config.epochs
+        if state["status"] == "finished" and config.epochs != done:
+            raise ConfigError(f"--resume: {path} finished after {done} epochs; it cannot be extended to "
+                              f"{config.epochs} (its optimiser state is gone): start a new run from it with "
+                              f"--init {path}, or retrain with --force")
         old = asdict(run.config)
         new = asdict(config)
         for cfg in (old, new):  # the same --init given as a relative or an absolute path

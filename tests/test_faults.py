@@ -1,0 +1,148 @@
+"""Hostile and faulty inputs: each gets one clear error line (no traceback), nothing is silently
+accepted, and no code from a file runs. (A start of the fault suite: weights, run folders, options.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from advtrojan.cli.main import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TRAIN = ["train", "--plugin", "user_dataset", "--dataset", "stripes", "--objective", "vanilla", "--epochs", "1",
+         "--limit", "200", "--no-progress", "--precision", "fp32"]
+
+
+@pytest.fixture(autouse=True)
+def examples_importable(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    import sys
+    sys.path.insert(0, str(EXAMPLES))
+    out = tmp_path_factory.mktemp("faults") / "run"
+    assert main([*TRAIN, "--out", str(out)]) == 0
+    return out
+
+
+def one_line_error(argv, capsys, code=2) -> str:
+    assert main([str(a) for a in argv]) == code
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("advtrojan: error:") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def weights_like(run: Path, tmp_path: Path, change) -> Path:
+    from safetensors.torch import load_file
+    tensors = load_file(str(run / "model.safetensors"))
+    path = tmp_path / "w.safetensors"
+    save_file(change(tensors), str(path), metadata={"dataset": json.dumps("stripes"), "model": json.dumps("lenet")})
+    return path
+
+
+SCAN = ["--arch", "lenet", "--plugin", "user_dataset", "--dataset", "stripes", "--defenses", "strip", "--pool", "20",
+        "--strip-reserved", "10", "--no-progress"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: {k: torch.full_like(v, float("nan")) for k, v in t.items()}, "NaN or infinite"),
+    (lambda t: {k: torch.full_like(v, float("inf")) for k, v in t.items()}, "NaN or infinite"),
+    (lambda t: {k: v.to(torch.int32) for k, v in t.items()}, "needs floating point weights"),
+    (lambda t: {k: v for k, v in t.items() if k != "fc2.bias"}, "missing fc2.bias"),
+    (lambda t: {**t, "extra.weight": torch.zeros(2)}, "unexpected extra.weight"),
+])
+def test_bad_weights_are_refused_before_any_verdict(run, tmp_path, capsys, change, message):
+    path = weights_like(run, tmp_path, change)
+    assert message in one_line_error(["scan", path, *SCAN, "--json", tmp_path / "s.json"], capsys)
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_weights_whose_metadata_names_another_dataset(run, tmp_path, capsys):
+    assert "metadata says dataset 'stripes', but dataset 'fmnist'" in one_line_error(
+        ["scan", run / "model.safetensors", "--arch", "lenet", "--dataset", "fmnist", "--no-progress"], capsys)
+
+
+def test_pickle_in_place_of_weights_is_not_run(tmp_path, capsys):
+    import pickle
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+    (tmp_path / "model.safetensors").write_bytes(pickle.dumps(Evil()))
+    assert "not a readable safetensors file" in one_line_error(
+        ["scan", tmp_path / "model.safetensors", *SCAN], capsys)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", "five", "epochs must be an integer"),
+    ("lr", float("nan"), "lr must be a finite number"),
+    ("test_intensity", 5, "test_intensity must be <= 1"),
+    ("dataset", "imagenet", "unknown dataset 'imagenet'"),
+    ("evil_twins", [1], "evil_twins must be a JSON object"),
+])
+def test_garbled_config_json(run, tmp_path, capsys, field, value, message):
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg[field] = value
+    (copy / "config.json").write_text(json.dumps(cfg))
+    assert message in one_line_error(["evaluate", copy, "--plugin", "user_dataset", "--no-progress"], capsys)
+
+
+def test_a_finished_run_is_not_silently_extended(run, capsys):
+    err = one_line_error([*TRAIN, "--out", run, "--resume", "--epochs", "5"], capsys)
+    assert "finished after 1 epochs; it cannot be extended to 5" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["scan", "RUN", "--defenses", ","], "expected defense names"),
+    (["scan", "RUN", "--defenses", "strip,strip"], "named twice"),
+    (["train", "--dataset", "fmnist", "--objective", "vanilla", "--out", "X", "--lr", "nan"], "lr must be a finite"),
+    (["train", "--dataset", "fmnist", "--objective", "vanilla", "--out", "X", "--test-intensity", "5"],
+     "test_intensity must be <= 1"),
+    (["train", "--dataset", "fmnist", "--objective", "vanilla", "--out", "X", "--data-dir", "/no/such/dir"],
+     "--data-dir /no/such/dir: no such folder"),
+])
+def test_options_fail_before_any_work(run, tmp_path, capsys, argv, message):
+    argv = [str(run) if a == "RUN" else (str(tmp_path / "x") if a == "X" else a) for a in argv]
+    if argv[0] == "scan" and "expected defense names" in message:
+        with pytest.raises(SystemExit):  # argparse's own one-line usage error
+            main(argv)
+        assert message in capsys.readouterr().err
+        return
+    assert message in one_line_error(argv, capsys)
+    assert not (tmp_path / "x").exists()
+
+
+def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(run, tmp_path, capsys, monkeypatch):
+    import advtrojan.evaluation as ev
+
+    def boom(*a, **k):
+        raise RuntimeError("something nobody foresaw")
+    monkeypatch.setattr(ev, "evaluate_model", boom)
+    argv = ["evaluate", str(run), "--plugin", "user_dataset", "--no-progress", "--no-certified"]
+    assert "unexpected RuntimeError: something nobody foresaw" in one_line_error(argv, capsys, code=1)
+    with pytest.raises(RuntimeError, match="nobody foresaw"):
+        main([*argv, "--debug"])
+
+
+def test_unwritable_json_path_is_one_line(run, tmp_path, capsys):
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    try:
+        import os
+        if os.access(tmp_path / "ro", os.W_OK):  # root ignores permissions: nothing to test
+            pytest.skip("running as root: directories are always writable")
+        one_line_error(["evaluate", run, "--plugin", "user_dataset", "--no-progress", "--no-certified",
+                        "--json", tmp_path / "ro" / "e.json"], capsys)
+    finally:
+        (tmp_path / "ro").chmod(0o700)
