@@ -160,3 +160,28 @@ def test_preact_resnet18_on_a_gtsrb_test_double_through_the_cli(tmp_path, capsys
                    tmp_path / "gtsrb", "--json", tmp_path / "s.json", "--no-progress"], capsys)
     res = json.loads((tmp_path / "s.json").read_text())
     assert res["strip"]["n_attacked"] == 20 and res["budget"]["steps"] == 7 and "STRIP" in out
+
+
+def test_a_declared_normalisation_lives_inside_the_model(tmp_path, capsys):
+    import torch
+
+    from advtrojan.models import build_model
+    from advtrojan.models.weights import load_into, read_weights
+    from advtrojan.training.runs import Run
+
+    run = tmp_path / "norm"
+    run_cli(["train", "--plugin", "user_dataset", "--dataset", "stripes", "--objective", "vanilla", "--epochs", "1",
+             "--normalize", "0.5/0.25", "--out", run, *FAST], capsys)
+    assert json.loads((run / "config.json").read_text())["normalization"] == {"mean": [0.5], "std": [0.25]}
+    model = Run(run).load_model()
+    plain = load_into(build_model("lenet", 1, 4, 16), read_weights(run / "model.safetensors")[0], "w", "lenet")
+    x = torch.rand(8, 1, 16, 16)
+    with torch.no_grad():  # the same weights; the normalisation is the model's, in pixel space outside
+        assert torch.allclose(model(x), plain((x - 0.5) / 0.25), atol=1e-5)
+    assert set(model.state_dict()) == set(plain.state_dict())  # weight names unchanged
+    out = run_cli(["scan", run / "model.safetensors", "--plugin", "user_dataset", "--dataset", "stripes", "--arch",
+                   "lenet", "--normalize", "0.5/0.25", "--defenses", "strip", "--pool", 50, "--no-progress"], capsys)
+    assert "STRIP" in out
+    assert main(["train", "--plugin", "user_dataset", "--dataset", "stripes", "--objective", "vanilla",
+                 "--normalize", "0.5/0", "--out", str(tmp_path / "bad"), *FAST]) == 2
+    assert "std finite and > 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -39,6 +39,14 @@ def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
     add_plugin(p)
 
 
+def add_normalize(p: argparse.ArgumentParser) -> None:
+    from ..models.normalize import parse
+    p.add_argument("--normalize", type=parse, metavar="MEAN/STD",
+                   help="the model's input normalisation, applied inside it so that triggers and perturbations "
+                        "stay in pixel space [0, 1]: one value or one per channel, e.g. 0.5/0.25 or "
+                        "0.4914,0.4822,0.4465/0.247,0.243,0.261 (default: none)")
+
+
 def add_plugin(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true",
                    help="show the full traceback of an unexpected error (normally one line)")

@@ -11,7 +11,7 @@ from ..defenses.registry import DEFENSES as REGISTRY
 from ..defenses.scan import DEFENSES, ScanSettings, all_defenses
 from ..defenses.strip import StripSettings
 from ..utils.io import write_json
-from .common import add_budget, add_certification, add_runtime, non_negative_float, positive_int
+from .common import add_budget, add_certification, add_normalize, add_runtime, non_negative_float, positive_int
 
 HELP = "run Neural Cleanse, STRIP, E-STRIP, adaptive Neural Cleanse and certification on a model"
 DESCRIPTION = """\
@@ -54,6 +54,7 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", "--model", dest="model", metavar="NAME|MODULE:FACTORY",
                    help="architecture, for a .safetensors file: lenet, resnet, preact_resnet18, vgg16, or your "
                         "own factory as MODULE:FACTORY")
+    add_normalize(p)
     p.add_argument("--dataset", metavar="NAME|npz:FILE|folder:DIR",
                    help="dataset, for a .safetensors file: a registered name, npz:FILE or folder:DIR")
     p.add_argument("--defenses", type=defense_list, default=DEFENSES,
@@ -116,7 +117,7 @@ def run(args) -> int:
               if v is not None}
     res = scan(args.target, args.dataset, arch=args.model, settings=settings_from(args), budget=budget,
                intensity=args.intensity, attacked=args.attacked, figures_dir=args.figures_dir, device=args.device,
-               seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress)
+               seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress, normalization=args.normalize)
     print(verdict_table(res))
     b = res["budget"]
     print(f"attacked inputs: {b['attacked']} at trigger intensity {b['intensity']}, {b['method']} {b['norm']} "

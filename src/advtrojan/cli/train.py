@@ -13,7 +13,7 @@ from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
 from ..training.evil_twins import EVIL_TWINS, EvilTwinsSettings
 from ..utils.distributed import is_main_process
-from .common import add_budget, add_runtime, non_negative_float, positive_int
+from .common import add_budget, add_normalize, add_runtime, non_negative_float, positive_int
 
 ET = EvilTwinsSettings()
 
@@ -63,6 +63,7 @@ def add_parser(sub) -> None:
                         f"MODULE:FACTORY (given in_channels, num_classes, image_size where it accepts them; "
                         f"it must map images in [0, 1] to logits) (default: Table 6's, LeNet for MNIST/FMNIST "
                         f"and ResNet for CIFAR-10 and GTSRB)")
+    add_normalize(p)
     p.add_argument("--init", metavar="RUN", help="start from this finished run (or .safetensors file)")
     p.add_argument("--preset", default="default", choices=presets.PRESETS,
                    help="default: the full protocol; quick: a 10k subset and few epochs (default: default)")
@@ -135,6 +136,7 @@ def run(args) -> int:
                          steps=args.steps, norm=args.norm, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          limit=args.limit, target=args.target, poison_rate=args.poison_rate, mu=args.mu,
                          benign_weight=args.benign_weight, evil_twins=evil_twins(args),
+                         normalization=args.normalize,
                          optimizer=args.optimizer)
     run_ = fit(config, args.out, device=args.device, data_dir=args.data_dir, resume=args.resume,
                force=args.force, progress=not args.no_progress)

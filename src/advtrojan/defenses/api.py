@@ -43,7 +43,7 @@ class Target:
     poison_target: int | None = None  # a poisoning objective's target: its trigger alone is the attack
 
 
-def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> Target:
+def load_target(target, arch: str | None = None, dataset=None, device="cpu", normalization: dict | None = None) -> Target:
     """A run folder, a ``.safetensors`` file (with ``arch`` and ``dataset``) or an ``nn.Module``."""
     if isinstance(target, nn.Module):
         if dataset is None:
@@ -67,7 +67,7 @@ def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> 
     spec = dataset.spec if isinstance(dataset, ImageData) else get_spec(dataset)
     tensors, meta = read_weights(path)
     check_metadata(meta, str(path), dataset=spec.name, model=arch)
-    model = load_into(build_model(arch, spec.channels, spec.num_classes, spec.size), tensors, str(path),
+    model = load_into(build_model(arch, spec.channels, spec.num_classes, spec.size, normalization), tensors, str(path),
                       arch).to(device).eval()
     return Target(model, spec.name, Trigger.square(spec.shape, presets.trigger_size(spec)), presets.budget(spec),
                   presets.test_intensity(spec))
@@ -76,7 +76,7 @@ def load_target(target, arch: str | None = None, dataset=None, device="cpu") -> 
 def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settings: ScanSettings | None = None,
          budget: Budget | None = None, trigger: Trigger | None = None, intensity: float | None = None,
          attacked: str = "auto", figures_dir=None, device: str = "auto", seed: int = 0, data_dir=None,
-         progress: bool = True) -> dict:
+         progress: bool = True, normalization: dict | None = None) -> dict:
     """Run ``defenses`` (default: the paper's five) on ``target``; returns the JSON-able results.
 
     ``target``: a run folder, a ``.safetensors`` file (name its ``arch`` and ``dataset``), or an
@@ -94,7 +94,7 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
         raise ConfigError(f"attacked must be auto, advtrojan or triggered, got {attacked!r}")
     configure_threads()
     dev = resolve_device(device)
-    t = load_target(target, arch, dataset, dev)
+    t = load_target(target, arch, dataset, dev, normalization)
     b = t.budget.override(**budget) if isinstance(budget, dict) else (budget or t.budget)
     attack = madry(b.eps, b.step_size, b.steps, b.norm)
     kind = Threat.TRIGGERED if (attacked == "triggered" or (attacked == "auto" and t.poison_target is not None)) \

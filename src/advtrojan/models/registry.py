@@ -47,9 +47,12 @@ def resolve(name: str) -> Callable[..., nn.Module]:
     return factory
 
 
-def build_model(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+def build_model(name: str, in_channels: int, num_classes: int, image_size: int,
+                normalization: dict | None = None) -> nn.Module:
     """Build ``name`` for images of ``in_channels`` x ``image_size``^2 and ``num_classes`` classes,
-    and check it: an ``nn.Module`` whose output on such a batch is (N, ``num_classes``) logits."""
+    and check it: an ``nn.Module`` whose output on such a batch is (N, ``num_classes``) logits.
+    ``normalization`` ({"mean", "std"}) is applied inside the model (:mod:`.normalize`)."""
+    from .normalize import normalized
     factory = resolve(name)
     try:
         model = call_with(factory, in_channels=in_channels, num_classes=num_classes, image_size=image_size)
@@ -59,6 +62,7 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int) 
         raise ConfigError(f"model {name!r} could not be built ({type(exc).__name__}: {exc})") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model {name!r}: the factory returned {type(model).__name__}, not a torch nn.Module")
+    model = normalized(model, normalization, in_channels)
     was_training = model.training
     model.eval()
     try:

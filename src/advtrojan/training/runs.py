@@ -71,6 +71,7 @@ class RunConfig:
     versions: dict = field(default_factory=dict)
     world_size: int = 1  # processes of a torchrun data-parallel run (results do not depend on it)
     evil_twins: dict = field(default_factory=dict)  # TrojanNN / TrojanNN* / IMC settings (EvilTwinsSettings)
+    normalization: dict = field(default_factory=dict)  # {"mean": [...], "std": [...]} applied inside the model
 
     @property
     def spec(self):
@@ -132,6 +133,11 @@ class RunConfig:
         number("world_size", 1, integer=True)
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"{source}: precision must be bf16 or fp32, got {self.precision!r}")
+        if not isinstance(self.normalization, dict):
+            raise ConfigError(f"{source}: normalization must be a JSON object, got {self.normalization!r}")
+        if self.normalization:
+            from ..models.normalize import check
+            check(self.normalization, self.spec.channels)
         if not isinstance(self.evil_twins, dict):
             raise ConfigError(f"{source}: evil_twins must be a JSON object, got {self.evil_twins!r}")
         from .evil_twins import EvilTwinsSettings
@@ -145,7 +151,7 @@ class RunConfig:
 
     def build_model(self) -> torch.nn.Module:
         spec = self.spec
-        return build_model(self.model, spec.channels, spec.num_classes, spec.size)
+        return build_model(self.model, spec.channels, spec.num_classes, spec.size, self.normalization)
 
 
 def versions() -> dict:
