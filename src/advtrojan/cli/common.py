@@ -39,6 +39,16 @@ def add_runtime(p: argparse.ArgumentParser, limit: bool = True) -> None:
     add_plugin(p)
 
 
+def add_stages_runtime(p: argparse.ArgumentParser) -> None:
+    """The runtime options of the staged experiments (reproduce, matrix)."""
+    p.add_argument("--force", action="store_true", help="redo every stage and retrain")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N")
+    p.add_argument("--seed", type=int, default=presets.SEED, help=f"(default: {presets.SEED})")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_plugin(p)
+
+
 def add_normalize(p: argparse.ArgumentParser) -> None:
     from ..models.normalize import parse
     p.add_argument("--normalize", type=parse, metavar="MEAN/STD",

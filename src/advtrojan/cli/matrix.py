@@ -6,7 +6,7 @@ import argparse
 
 from .. import presets
 from ..experiments.matrix import attack_matrix
-from .common import add_plugin
+from .common import add_stages_runtime
 
 HELP = "train BadNets, TrojanNN, TrojanNN*, IMC and an ATIM, and run every defense on each"
 
@@ -19,12 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default="quick", choices=list(presets.REPRODUCE), help="sizes (default: quick)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/DATASET-PRESET-matrix)")
     p.add_argument("--defenses", help="comma-separated registered defenses (default: every registered one)")
-    p.add_argument("--force", action="store_true", help="redo every stage and retrain")
-    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N")
-    p.add_argument("--seed", type=int, default=presets.SEED)
-    p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--no-progress", action="store_true")
-    add_plugin(p)
+    add_stages_runtime(p)
     p.set_defaults(func=run)
 
 

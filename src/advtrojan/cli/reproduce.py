@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from .. import presets
-from .common import add_plugin
+from .common import add_stages_runtime
 from ..experiments.reproduce import reproduce
 from ..report.build import build_report
 
@@ -53,12 +53,7 @@ def add_parser(sub) -> None:
                    help="the ATIM of Table 5, the defenses and Figures 7-9: fine-tuned from Madry-Adv "
                         "(Algorithm 1, line 2) or trained from random weights (line 1); both are trained "
                         "and shown (default: the preset's)")
-    p.add_argument("--force", action="store_true", help="redo every stage and retrain")
-    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda|cuda:N")
-    p.add_argument("--seed", type=int, default=presets.SEED)
-    p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--no-progress", action="store_true")
-    add_plugin(p)
+    add_stages_runtime(p)
     p.set_defaults(func=run)
     r = sub.add_parser("report", help="rebuild figures, CSV tables and report.html from RESULTS/results.json",
                        description="Rebuild RESULTS_DIR/report.html, figures/ and tables/ from results.json alone.")
