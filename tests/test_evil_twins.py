@@ -89,10 +89,10 @@ def test_the_attack_defense_matrix(tmp_path):
     from advtrojan.experiments.matrix import ATTACKS, attack_matrix
     from advtrojan.presets import ReproducePreset
 
-    sizes = ReproducePreset(train="quick", eval_limit=200, pool=100, nc_images=100, nc_epochs=1, anc_images=20,
+    sizes = ReproducePreset(train="quick", eval_limit=100, pool=60, nc_images=60, nc_epochs=1, anc_images=20,
                             anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8)
     root = attack_matrix("fmnist", "quick", tmp_path / "m", sizes=sizes, data_dir=D, progress=False,
-                         train_overrides=dict(epochs=1, limit=1000, steps=2, step_size=0.1),
+                         train_overrides=dict(epochs=1, limit=600, steps=2, step_size=0.1),
                          evil_twins=dict(neuron_steps=50, remask_batches=5),
                          defenses=("neural_cleanse", "strip", "e_strip", "certified"))
     m = json.loads((root / "matrix.json").read_text())
