@@ -141,3 +141,30 @@ def test_unwritable_json_path_is_one_line(run, tmp_path, capsys):
     err = one_line_error(["evaluate", run, "--plugin", "user_dataset", "--no-progress", "--no-certified",
                           "--attacks", "madry", "--steps", "1", "--json", tmp_path / "a_file" / "e.json"], capsys)
     assert "a_file" in err
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--epochs", "2", "--out", str(out)]) == 0
+    (out / "state.json").write_text('{"status": "running", "epoch": 1}')  # as if interrupted after epoch 1
+    from safetensors.torch import load_file  # a checkpoint to resume from: the finished weights stand in
+    tensors = {f"model.{k}": v for k, v in load_file(str(out / "model.safetensors")).items()}
+    from advtrojan.models.weights import save_weights
+    from advtrojan.training.checkpoint import optimizer_tensors
+    model = __import__("advtrojan.training.runs", fromlist=["Run"]).Run(out).config.build_model()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    save_weights(out / "checkpoint.safetensors", tensors, {"epoch": 1, "optimizer": optimizer_tensors(opt)[1]})
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".lock").write_text(str(holder.pid))
+        err = one_line_error([*TRAIN, "--epochs", "2", "--out", out, "--resume"], capsys)
+        assert f"another advtrojan process (pid {holder.pid}) is writing" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    (out / ".model.safetensors.abc.part").write_bytes(b"half a file")  # left by a killed write
+    assert main([*TRAIN, "--epochs", "2", "--out", str(out), "--resume"]) == 0  # the lock's process is gone
+    assert not (out / ".lock").exists() and not list(out.glob(".*.part"))

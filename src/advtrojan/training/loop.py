@@ -26,7 +26,7 @@ from ..models.weights import load_into, read_weights
 from .checkpoint import Checkpointer
 from .objectives import Objective, make_objective
 from ..attacks.trigger import Trigger
-from .runs import CHECKPOINT, METRICS, TRIGGER, WEIGHTS, Run, RunConfig, prepare_run_dir
+from .runs import CHECKPOINT, METRICS, TRIGGER, WEIGHTS, Run, RunConfig, prepare_run_dir, run_lock
 
 
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -167,7 +167,10 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     if run.finished:
         return run
     try:
-        return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
+        if not world.main:
+            return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
+        with run_lock(run.path):  # one writer per run folder
+            return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
     except BaseException:
         if created and world.main and not run.metrics():  # nothing worth resuming: leave no folder
             import shutil

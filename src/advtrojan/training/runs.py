@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from contextlib import contextmanager
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -222,6 +224,50 @@ class Run:
         tensors, _ = read_weights(self.path / WEIGHTS)
         model = load_into(config.build_model(), tensors, str(self.path / WEIGHTS), config.model)
         return model.to(device).eval()
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def run_lock(path: Path):
+    """Hold ``RUN/.lock`` (our pid) while training: a second writer is refused with the holder's
+    pid; a lock left by a dead process is taken over, and the temporary files (``.*.part``) an
+    interrupted write left behind are removed, since no one else is writing."""
+    lock = path / LOCK
+    for attempt in (1, 2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                raise ConfigError(f"{path}: another advtrojan process (pid {pid}) is writing this run; wait for it "
+                                  f"or stop it") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            if attempt == 2:
+                raise ConfigError(f"{path}: cannot take the run's lock ({lock})") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    for stale in path.glob(".*.part"):
+        stale.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) -> tuple[Run, int]:
