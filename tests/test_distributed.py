@@ -44,8 +44,13 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     deadline = time.time() + 600
     while not (two / "checkpoint.safetensors").is_file() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole torchrun group, mid-run
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher, mid-run ...
     proc.wait()
+    # ... and its workers, which torchrun starts in sessions of their own (the run's lock would
+    # refuse the resumed run while one of them still writes)
+    subprocess.run(["pkill", "-KILL", "-f", "--", f"--out {two}"], check=False)
+    while subprocess.run(["pgrep", "-f", "--", f"--out {two}"], capture_output=True).returncode == 0:
+        time.sleep(0.1)
     state = json.loads((two / "state.json").read_text())
     assert state["status"] == "running" and 1 <= state["epoch"] < 3
     done = torchrun(two, "--resume")

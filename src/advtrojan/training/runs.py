@@ -261,13 +261,18 @@ def run_lock(path: Path):
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a killed process not yet reaped, a zombie, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+    return "\nState:\tZ" not in status and "\nState:\tX" not in status
 
 
 def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) -> tuple[Run, int]:
