@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..evaluation import evaluate_run, format_table
-from ..utils.io import write_json
+from ..utils.io import check_writable, write_json
 from ..attacks.pgd import ATTACKS
 from ..utils.distributed import is_main_process
 from .common import add_budget, add_certification, add_runtime, positive_int
@@ -65,6 +65,7 @@ def attack_list(text: str) -> tuple[str, ...]:
 
 
 def run(args) -> int:
+    check_writable(args.json, "--json")  # before the evaluation, not after it
     result = evaluate_run(args.run, transfer_from=args.transfer_from, eps=args.eps, step_size=args.step_size,
                           steps=args.steps, intensity=args.intensity, limit=args.limit, data_dir=args.data_dir,
                           device=args.device, precision=args.precision, batch_size=args.batch_size,

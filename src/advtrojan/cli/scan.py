@@ -10,7 +10,7 @@ from ..defenses.neural_cleanse import NCSettings
 from ..defenses.registry import DEFENSES as REGISTRY
 from ..defenses.scan import DEFENSES, ScanSettings, all_defenses
 from ..defenses.strip import StripSettings
-from ..utils.io import write_json
+from ..utils.io import check_writable, write_json
 from .common import add_budget, add_certification, add_normalize, add_runtime, non_negative_float, positive_int
 
 HELP = "run Neural Cleanse, STRIP, E-STRIP, adaptive Neural Cleanse and certification on a model"
@@ -112,6 +112,8 @@ def settings_from(args) -> ScanSettings:
 
 
 def run(args) -> int:
+    check_writable(args.json, "--json")  # before the defenses run, not after them
+    check_writable(args.figures_dir, "--figures-dir", folder=True)
     budget = {k: v for k, v in (("eps", args.eps), ("step_size", args.step_size), ("steps", args.steps),
                                                       ("norm", args.norm))
               if v is not None}

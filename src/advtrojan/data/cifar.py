@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .provenance import record_file
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCHES = ["test_batch"]
@@ -73,7 +74,13 @@ def parse_python_batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]
         raise DataError(f"{where}: CIFAR-10 batch lacks 'data' or 'labels'")
     if data_arr.dtype != np.uint8 or data_arr.ndim != 2 or data_arr.shape[1] != _PIXELS:
         raise DataError(f"{where}: 'data' is {data_arr.dtype} {data_arr.shape}, expected uint8 (N, {_PIXELS})")
-    labels = np.asarray(labels, dtype=np.int64)
+    try:
+        labels = np.asarray(labels)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{where}: 'labels' is not a list of integers ({exc})") from None
+    if labels.dtype.kind not in "iu" or labels.ndim != 1:  # a float label is never truncated silently
+        raise DataError(f"{where}: 'labels' must be integers, one per image; found {labels.dtype} {labels.shape}")
+    labels = labels.astype(np.int64)
     if labels.shape != (len(data_arr),):
         raise DataError(f"{where}: {len(data_arr)} images but {labels.size} labels")
     return data_arr.reshape(-1, 3, 32, 32), labels
@@ -111,8 +118,10 @@ def load_cifar_split(source: Path, split: str, num_classes: int, count: int | No
             if not path.exists():
                 raise DataError(f"{path}: missing CIFAR-10 batch")
             parse = parse_binary_batch if binary else parse_python_batch
+            record_file(path)
             parts.append(parse(path.read_bytes(), str(path)))
         return _concat(parts, str(source), num_classes, count)
+    record_file(source)
     try:
         with tarfile.open(source, "r:gz") as tar:
             members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}

@@ -15,6 +15,7 @@ from .augment import pad_crop_flip
 from .cifar import load_cifar_split
 from .gtsrb import load_gtsrb_split
 from .idx import load_idx_pair
+from .provenance import recording
 from .sources import idx_file, locate
 from .registry import ALIASES, DATASETS, FORMATS, resolve_spec
 from .specs import ALIASES as SPEC_ALIASES
@@ -34,12 +35,13 @@ class ImageData:
     split: str
     images: torch.Tensor  # uint8 (N, C, H, W)
     labels: torch.Tensor  # int64 (N,)
+    files: tuple = ()  # the files it was read from (data.provenance.record); () when made in memory
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: torch.Tensor) -> "ImageData":
-        return ImageData(self.spec, self.split, self.images[index], self.labels[index])
+        return ImageData(self.spec, self.split, self.images[index], self.labels[index], self.files)
 
     def balanced_subset(self, limit: int | None, seed: int = 0) -> "ImageData":
         """A deterministic, class-balanced subset of ``limit`` images (``None``: everything)."""
@@ -120,9 +122,10 @@ def load_dataset(name: str | DatasetSpec, split: str = "train", *, data_dir: str
     spec = get_spec(name)
     if split not in ("train", "test"):
         raise ConfigError(f"unknown split {split!r}: choose train or test")
-    images, labels = FORMATS.get(spec.format)(spec, split, data_dir=data_dir, download=download)
+    with recording() as files:
+        images, labels = FORMATS.get(spec.format)(spec, split, data_dir=data_dir, download=download)
     if images.shape[1:] != spec.shape:
         raise DataError(f"{spec.title}: images have shape {images.shape[1:]}, {spec.shape} is needed")
     data = ImageData(spec, split, torch.from_numpy(np.array(images, copy=True)),
-                     torch.from_numpy(labels.astype(np.int64)))
+                     torch.from_numpy(labels.astype(np.int64)), tuple(dict.fromkeys(files)))
     return data.balanced_subset(limit, seed)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .provenance import record_file
 from .registry import FORMATS, SCHEMES
 from .specs import DatasetSpec
 
@@ -109,6 +110,8 @@ def load_folder(spec: DatasetSpec, split: str, data_dir=None, download=True):
     if names != spec.classes:
         raise DataError(f"{root}: its class folders changed since the run was made ({list(spec.classes)} -> {list(names)})")
     items = files[split]
+    for f, _ in items:
+        record_file(f)
     images = np.stack([_decode(str(f), spec.size, spec.channels)
                        for f, _ in items])
     labels = np.array([c for _, c in items], dtype=np.int64)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..utils.io import atomic_path
+from .provenance import record_file
 
 TRAIN_ZIP, TEST_ZIP, TEST_GT_ZIP = ("GTSRB_Final_Training_Images.zip", "GTSRB_Final_Test_Images.zip",
                                     "GTSRB_Final_Test_GT.zip")
@@ -119,6 +120,8 @@ def load_gtsrb_split(folder: Path, split: str, size: int, num_classes: int,
     """``split`` of GTSRB as uint8 (N, 3, size, size) and labels, decoded once and then cached."""
     cache = folder / f"gtsrb-{size}-{split}.npz"
     sources = [folder / n for n in ((TRAIN_ZIP,) if split == "train" else (TEST_ZIP, TEST_GT_ZIP))]
+    for p in sources:
+        record_file(p)
     fingerprint = np.array([p.stat().st_size for p in sources], dtype=np.int64)  # the archives it came from
     if cache.is_file():
         try:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .arrays import as_uint8_nchw, check_labels
+from .provenance import record_file
 from .registry import FORMATS, SCHEMES
 from .specs import DatasetSpec
 
@@ -87,6 +88,7 @@ def npz_spec(argument: str) -> DatasetSpec:
 def load_npz(spec: DatasetSpec, split: str, data_dir=None, download=True):
     if data_dir is not None:
         raise ConfigError(f"--data-dir does not apply to {spec.name}: the file is named in the dataset")
+    record_file(spec.source)
     arrays = read(Path(spec.source))
     where = f"{spec.source} ({split})"
     x = as_uint8_nchw(arrays[f"x_{split}"], spec.channels, spec.size, where)

@@ -33,7 +33,7 @@ from ..training import fit, make_config
 from ..training.loop import accuracy
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
-from ..utils.io import atomic_path, write_json
+from ..utils.io import atomic_path, check_writable, write_json
 from .reproduce import Stages
 
 ATTACKS = ("badnets", "trojannn", "trojannn-star", "imc", "advtrojan")
@@ -56,6 +56,7 @@ def attack_matrix(dataset: str = "fmnist", preset: str = "quick", out=None, *, s
                             anc=AdaptiveNCSettings(epochs=rp.anc_epochs, precision=rp.defense_precision))
     settings.validate()  # before any training
     root = Path(out or f"results/{spec.name}-{preset}-matrix")
+    check_writable(root, "--out", folder=True)
     runs = root / "runs"
     configure_threads()
     dev = resolve_device(device)

@@ -38,7 +38,8 @@ from ..training import fit, make_config
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
 from ..results import SCHEMA, check_results
-from ..utils.io import write_json
+from ..errors import AdvTrojanError
+from ..utils.io import check_writable, write_json
 from .features import feature_shift
 from .sweeps import budget_sweep, iteration_sweep
 
@@ -68,7 +69,7 @@ class Stages:
         i = self.names.index(name) + 1
         if self.path(name).is_file() and not self.force:
             self._say(f"[{i}/{len(self.names)}] {name}: done earlier, reused")
-            return json.loads(self.path(name).read_text())
+            return read_stage(self.path(name))
         left = sum(WEIGHTS.get(n, 1) for n in self.names[i - 1:])
         eta = f", about {self._fmt(self.spent / self.done_weight * left)} left" if self.done_weight and self.spent else ""
         self._say(f"[{i}/{len(self.names)}] {name}{eta}")
@@ -90,6 +91,17 @@ class Stages:
     @staticmethod
     def _fmt(s: float) -> str:
         return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def read_stage(path: Path) -> dict:
+    """A finished stage's record; a damaged one is an error naming the file (never re-used silently)."""
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdvTrojanError(f"{path}: damaged stage record ({exc}); delete it to run the stage again") from None
+    if not isinstance(record, dict):
+        raise AdvTrojanError(f"{path}: damaged stage record (not a JSON object); delete it to run the stage again")
+    return record
 
 
 def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | None = None,
@@ -114,6 +126,8 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
         raise ConfigError(f"unknown ATIM start {rp.atim_start!r}: choose {' or '.join(ATIMS)}")
     root = Path(out or f"results/{spec.name}-{preset}")
     runs = Path(runs_dir) if runs_dir else root / "runs"
+    check_writable(root, "--out", folder=True)
+    check_writable(runs, "--runs-dir", folder=True)
     configure_threads()
     dev = resolve_device(device)
     defenses_to_run = tuple(defenses) if defenses is not None else all_defenses()
@@ -222,7 +236,7 @@ TABLE5_KEYS = ("benign", "madry", "advtrojan", "advtrojan_certified", "transferr
 
 def assemble(root: Path, dataset: str, preset: str, rp, seed: int, dev, started: str, names: list[str]) -> dict:
     """Build results.json (schema ``advtrojan.results/2``, see docs/results-schema.md) from the stages."""
-    stage = {n: json.loads((root / "stages" / f"{n}.json").read_text()) for n in names}
+    stage = {n: read_stage(root / "stages" / f"{n}.json") for n in names}
     evals = {n: stage[f"eval_{n}"]["result"] for n in MODELS}
     main_atim = stage["defenses"].get("model", ATIMS[rp.atim_start])
     atim = evals[main_atim]

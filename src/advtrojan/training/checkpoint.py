@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import AdvTrojanError
 from ..models.weights import load_into, read_weights, save_weights
 
 
@@ -50,11 +51,19 @@ class Checkpointer:
         if not self.checkpoint.is_file():
             return None
         tensors, meta = read_weights(self.checkpoint)
+        optim, epoch = meta.get("optimizer"), meta.get("epoch")
+        if (not isinstance(optim, dict) or not isinstance(optim.get("param_groups"), list)
+                or not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1):
+            raise AdvTrojanError(f"{self.checkpoint}: not a checkpoint of an advtrojan run (its metadata lacks the "
+                                 f"epoch or the optimiser state); remove it to restart the run, or use --force")
         model_tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         load_into(model, model_tensors, str(self.checkpoint), model_name)
-        restore_optimizer(optimizer, {k: v.to(device) for k, v in tensors.items()}, meta["optimizer"])
+        try:
+            restore_optimizer(optimizer, {k: v.to(device) for k, v in tensors.items()}, optim)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise AdvTrojanError(f"{self.checkpoint}: its optimiser state does not fit this run ({exc})") from None
         trigger = ((tensors["trigger.mask"], tensors["trigger.pattern"]) if "trigger.mask" in tensors else None)
-        return meta["epoch"], trigger
+        return epoch, trigger
 
     def save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, trigger=None) -> None:
         """``trigger``: (mask, pattern) of an objective that optimises its trigger (Evil Twins)."""
@@ -67,4 +76,7 @@ class Checkpointer:
         if trigger is not None:
             save_weights(trigger_path, {"mask": trigger[0], "pattern": trigger[1]}, {"kind": "trigger"})
         save_weights(self.weights, model.state_dict(), metadata)
+
+    def discard(self) -> None:
+        """Remove the checkpoint once the run is recorded as finished."""
         self.checkpoint.unlink(missing_ok=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from ..data import ImageData, load_dataset
 from ..errors import AdvTrojanError, ConfigError
 from ..utils.device import autocast, configure_threads, resolve_device
 from ..utils.distributed import World, setup
-from ..utils.io import append_jsonl, write_text
+from ..data.provenance import fingerprint
+from ..utils.io import append_jsonl, check_writable, write_text
 from ..models.weights import load_into, read_weights
 from .checkpoint import Checkpointer
 from .objectives import Objective, make_objective
@@ -154,6 +157,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                                benign_weight=config.benign_weight)
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
+    out = Path(out)
+    check_writable(out, "--out", folder=True)
     finished = Run(out).exists() and Run(out).finished and resume and not force
     if not finished:  # the data first: a dataset that cannot be read leaves no run folder behind
         train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
@@ -162,19 +167,19 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
         if config.limit is not None and len(train_data) < config.limit:
             raise ConfigError(f"--limit {config.limit} is more than the {len(train_data)} training images of "
                               f"{config.dataset}")
-    created = not Path(out).exists()
-    run, start = _prepare(Path(out), config, resume, force, world)
-    if run.finished:
-        return run
+        config = replace(config, data={d.split: fingerprint(d.files) for d in (train_data, test_data)})
+    created = not out.exists()
     try:
-        if not world.main:
-            return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
-        with run_lock(run.path):  # one writer per run folder
+        # one writer per run folder: the lock is taken before --force may clear the folder
+        with (run_lock(out) if world.main else nullcontext()):
+            run, start = _prepare(out, config, resume, force, world)
+            if run.finished:
+                return run
             return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
     except BaseException:
-        if created and world.main and not run.metrics():  # nothing worth resuming: leave no folder
+        if created and world.main and not (out / METRICS).is_file():  # nothing worth resuming: leave no folder
             import shutil
-            shutil.rmtree(run.path, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
         raise
 
 
@@ -217,10 +222,11 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
                        f"{record[train_key]:.4f}  test acc {record['test_benign']:.4f}  "
                        f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
                        f"({record['seconds']:.0f}s, {record['images_per_s']:.0f} img/s)")
-    if world.main:
+    if world.main:  # weights, then the state, then the checkpoint goes: a kill between any two resumes exactly
         checkpointer.finish(model, {"dataset": config.dataset, "model": config.model}, _learned(objective, trigger),
                             run.path / TRIGGER)
         run.set_state("finished", config.epochs)
+        checkpointer.discard()
     world.barrier()
     return run
 
@@ -260,7 +266,16 @@ def _wrap(model: torch.nn.Module, world: World, device: torch.device) -> torch.n
 
 
 def _drop_metrics_after(run: Run, epoch: int) -> None:
-    """Forget metric lines of epochs after ``epoch`` (left by a run interrupted mid-write)."""
-    lines = run.metrics()
-    if any(m["epoch"] > epoch for m in lines):
-        write_text(run.path / METRICS, "".join(json.dumps(m) + "\n" for m in lines if m["epoch"] <= epoch))
+    """Forget metric lines of epochs after ``epoch`` (left by a run interrupted mid-write), and a
+    torn last line (not one of ours: our appends are atomic), with a warning."""
+    path = run.path / METRICS
+    if not path.is_file():
+        return
+    raw = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    lines = run.metrics(drop_torn=True)
+    if len(lines) < len(raw):
+        print(f"advtrojan: warning: {path}: dropped a torn last line (epoch {epoch + 1} is written again)",
+              file=sys.stderr)
+    keep = [m for m in lines if m["epoch"] <= epoch]
+    if len(keep) != len(raw):
+        write_text(path, "".join(json.dumps(m) + "\n" for m in keep))

@@ -74,6 +74,7 @@ class RunConfig:
     world_size: int = 1  # processes of a torchrun data-parallel run (results do not depend on it)
     evil_twins: dict = field(default_factory=dict)  # TrojanNN / TrojanNN* / IMC settings (EvilTwinsSettings)
     normalization: dict = field(default_factory=dict)  # {"mean": [...], "std": [...]} applied inside the model
+    data: dict = field(default_factory=dict)  # the files read, per split: [{"path", "bytes", "sha256"}] (provenance)
 
     @property
     def spec(self):
@@ -147,6 +148,8 @@ class RunConfig:
             EvilTwinsSettings(**self.evil_twins).validate()
         except TypeError as exc:
             raise ConfigError(f"{source}: evil_twins: {exc}") from None
+        if not isinstance(self.data, dict) or not all(isinstance(v, list) for v in self.data.values()):
+            raise ConfigError(f"{source}: data must be a JSON object of file lists, got {self.data!r}")
         if self.init is not None and not isinstance(self.init, str):
             raise ConfigError(f"{source}: init must be a path, got {self.init!r}")
         return self
@@ -183,8 +186,21 @@ class Run:
             raise AdvTrojanError(f"{cfg_path}: unreadable run configuration ({exc})") from None
 
     def state(self) -> dict:
+        """``{"status": "new" | "running" | "finished", "epoch": N}``; a damaged file is an error."""
         p = self.path / STATE
-        return json.loads(p.read_text()) if p.is_file() else {"status": "new", "epoch": 0}
+        if not p.is_file():
+            return {"status": "new", "epoch": 0}
+        try:
+            state = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise AdvTrojanError(f"{p}: damaged run state ({exc}); the run folder was changed by something other "
+                                 f"than advtrojan") from None
+        if (not isinstance(state, dict) or state.get("status") not in ("running", "finished")
+                or not isinstance(state.get("epoch"), int) or isinstance(state.get("epoch"), bool)
+                or state["epoch"] < 0):
+            raise AdvTrojanError(f"{p}: damaged run state {state!r} (expected {{\"status\": \"running\" or "
+                                 f"\"finished\", \"epoch\": N}})")
+        return state
 
     @property
     def finished(self) -> bool:
@@ -196,9 +212,26 @@ class Run:
     def set_state(self, status: str, epoch: int) -> None:
         write_json(self.path / STATE, {"status": status, "epoch": epoch})
 
-    def metrics(self) -> list[dict]:
+    def metrics(self, drop_torn: bool = False) -> list[dict]:
+        """One record per finished epoch. A line that is not a JSON object with an ``epoch`` is an
+        error naming the line, except, with ``drop_torn``, a torn last line (a resumed run
+        rewrites that epoch anyway)."""
         p = self.path / METRICS
-        return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+        if not p.is_file():
+            return []
+        lines = [line for line in p.read_text(errors="replace").splitlines() if line.strip()]
+        records = []
+        for i, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                    raise ValueError("not an epoch record")
+            except ValueError as exc:
+                if drop_torn and i == len(lines):
+                    break
+                raise AdvTrojanError(f"{p}, line {i}: damaged metrics record ({exc})") from None
+            records.append(record)
+        return records
 
     def trigger(self) -> Trigger:
         """The trigger of this run: the learned one of an Evil Twins objective, else the config's square."""
@@ -217,6 +250,9 @@ class Run:
 
     def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The finished run's model, in eval mode."""
+        if not self.exists():
+            raise AdvTrojanError(f"{self.path}: not a run folder (no {CONFIG}); give a run folder made by "
+                                 f"`advtrojan train` or a .safetensors weights file")
         if not self.finished:
             raise AdvTrojanError(f"{self.path}: the run has not finished (resume it with `advtrojan train "
                                  f"--resume --out {self.path}`)")
@@ -234,6 +270,7 @@ def run_lock(path: Path):
     """Hold ``RUN/.lock`` (our pid) while training: a second writer is refused with the holder's
     pid; a lock left by a dead process is taken over, and the temporary files (``.*.part``) an
     interrupted write left behind are removed, since no one else is writing."""
+    path.mkdir(parents=True, exist_ok=True)
     lock = path / LOCK
     for attempt in (1, 2):
         try:
@@ -275,6 +312,17 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status and "\nState:\tX" not in status
 
 
+def changed_data(old: dict, new: dict) -> str:
+    """Which split's data files differ (by SHA-256) between two ``RunConfig.data`` records; ''
+    when they agree or either side was not recorded (data given in memory)."""
+    for split in sorted(set(old) & set(new)):
+        a = sorted(f.get("sha256", "") for f in old[split])
+        b = sorted(f.get("sha256", "") for f in new[split])
+        if a and b and a != b:
+            return f"{split}: {', '.join(f['path'] for f in old[split])} then, {', '.join(f['path'] for f in new[split])} now"
+    return ""
+
+
 def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) -> tuple[Run, int]:
     """Check what ``path`` holds and return the run and the epoch to start from.
 
@@ -282,6 +330,8 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
     with ``resume`` (and only with the same configuration).
     """
     run = Run(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path}: is a file, not a run folder")
     if run.exists() and not force:
         state = run.state()
         if state["status"] == "finished" and not resume:
@@ -299,13 +349,17 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
         new = asdict(config)
         for cfg in (old, new):  # the same --init given as a relative or an absolute path
             cfg["init"] = cfg["init"] and str(Path(cfg["init"]).resolve())
-        diff = [k for k in new if k not in ("versions", "epochs", "world_size") and old.get(k) != new.get(k)]
+        diff = [k for k in new if k not in ("versions", "epochs", "world_size", "data") and old.get(k) != new.get(k)]
         if diff:
             raise ConfigError(f"--resume: {path} was trained with other settings ({', '.join(diff)}); "
                               f"resume with the same options or choose another --out")
+        changed = changed_data(old.get("data") or {}, new.get("data") or {})
+        if changed:
+            raise ConfigError(f"--resume: {path} was trained on other data files ({changed}); resume with the same "
+                              f"files (--data-dir) or choose another --out")
         return run, state["epoch"]
     if force and path.exists():
-        for name in (CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE):
+        for name in (CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER):
             (path / name).unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import AdvTrojanError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -17,16 +19,48 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    if path.is_dir():
+        raise AdvTrojanError(f"{path}: is a folder; a file is needed here")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise AdvTrojanError(f"{path}: cannot write ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:  # disk full, quota, a file system gone read-only: the old file stays
+        raise AdvTrojanError(f"{path}: cannot write ({exc.strerror or exc}); the previous file, if any, is "
+                             f"unchanged") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_writable(path: str | os.PathLike | None, what: str, folder: bool = False) -> None:
+    """Fail now, before any expensive work, if ``path`` (an output file, or a ``folder``) cannot
+    be written: it is of the wrong kind, or its nearest existing ancestor refuses a new file.
+    Creates nothing (a probe file is made and removed in that ancestor)."""
+    if path is None:
+        return
+    path = Path(path).expanduser()
+    if folder and path.exists() and not path.is_dir():
+        raise AdvTrojanError(f"{what} {path}: is a file, not a folder")
+    if not folder and path.is_dir():
+        raise AdvTrojanError(f"{what} {path}: is a folder; a file name is needed")
+    probe_dir = path if folder and path.is_dir() else path.parent
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise AdvTrojanError(f"{what} {path}: {probe_dir} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".advtrojan-probe.", dir=probe_dir)
+    except OSError as exc:
+        raise AdvTrojanError(f"{what} {path}: cannot write in {probe_dir} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
