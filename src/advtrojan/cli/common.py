@@ -6,6 +6,7 @@ import argparse
 
 from .. import presets
 from ..defenses.certify import CERT, METHODS
+from ..errors import ConfigError
 
 
 def positive_int(text: str) -> int:
@@ -50,7 +51,13 @@ def add_stages_runtime(p: argparse.ArgumentParser) -> None:
 
 
 def add_normalize(p: argparse.ArgumentParser) -> None:
-    from ..models.normalize import parse
+    from ..models.normalize import parse as parse_normalization
+
+    def parse(text: str):
+        try:
+            return parse_normalization(text)
+        except ConfigError as exc:  # argparse reports its own errors as one usage line
+            raise argparse.ArgumentTypeError(str(exc)) from None
     p.add_argument("--normalize", type=parse, metavar="MEAN/STD",
                    help="the model's input normalisation, applied inside it so that triggers and perturbations "
                         "stay in pixel space [0, 1]: one value or one per channel, e.g. 0.5/0.25 or "

@@ -56,12 +56,29 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an input we did not foresee: one line, the traceback on --debug
         if getattr(args, "debug", False):
             raise
+        log = _log_traceback(args)
         print(f"advtrojan: error: unexpected {type(exc).__name__}: {exc} (run again with --debug for the "
-              f"traceback, and please report it)", file=sys.stderr)
+              f"traceback{f', or see {log}' if log else ''}, and please report it)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("advtrojan: interrupted (a training run continues with --resume)", file=sys.stderr)
         return 130
+
+
+def _log_traceback(args) -> str | None:
+    """Keep the traceback of an unexpected error in the run folder (``--out``), when there is one."""
+    import traceback
+    from pathlib import Path
+    out = getattr(args, "out", None)
+    if not out or not Path(out).is_dir():
+        return None
+    log = Path(out) / "error.log"
+    try:
+        with open(log, "a") as fh:
+            fh.write(f"advtrojan {' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+    except OSError:
+        return None
+    return str(log)
 
 
 if __name__ == "__main__":

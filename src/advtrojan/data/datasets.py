@@ -4,6 +4,7 @@ once batched. MNIST, Fashion-MNIST, CIFAR-10 and GTSRB go through the same code.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -120,6 +121,8 @@ def load_dataset(name: str | DatasetSpec, split: str = "train", *, data_dir: str
     takes a deterministic class-balanced subset for quick runs.
     """
     spec = get_spec(name)
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():  # those files or an error, for every format
+        raise DataError(f"--data-dir {data_dir}: no such folder")
     if split not in ("train", "test"):
         raise ConfigError(f"unknown split {split!r}: choose train or test")
     with recording() as files:

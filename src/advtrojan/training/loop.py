@@ -25,7 +25,7 @@ from ..utils.device import autocast, configure_threads, resolve_device
 from ..utils.distributed import World, setup
 from ..data.provenance import fingerprint
 from ..utils.io import append_jsonl, check_writable, write_text
-from ..models.weights import load_into, read_weights
+from ..models.weights import check_metadata, load_into, read_weights
 from .checkpoint import Checkpointer
 from .objectives import Objective, make_objective
 from ..attacks.trigger import Trigger
@@ -136,7 +136,11 @@ def init_model(config: RunConfig, device, load_init: bool = True) -> torch.nn.Mo
     model = config.build_model().to(device)
     if config.init and load_init:
         init = Path(config.init)
-        tensors = Run(init).load_model().state_dict() if init.is_dir() else read_weights(init)[0]
+        if init.is_dir():
+            tensors = Run(init).load_model().state_dict()
+        else:
+            tensors, meta = read_weights(init)
+            check_metadata(meta, config.init, dataset=config.dataset, model=config.model)
         load_into(model, tensors, config.init, config.model)
     return model
 
@@ -160,6 +164,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     out = Path(out)
     check_writable(out, "--out", folder=True)
     finished = Run(out).exists() and Run(out).finished and resume and not force
+    if config.init and not finished:  # the model to start from is checked before the data is read
+        init_model(config, "cpu")
     if not finished:  # the data first: a dataset that cannot be read leaves no run folder behind
         train_data = train_data or load_dataset(config.dataset, "train", data_dir=data_dir, limit=config.limit,
                                                 seed=config.seed)

@@ -16,10 +16,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but no CUDA device is available")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ConfigError(f"unknown device {name!r}: choose auto, cpu or cuda")
+    index = name.partition(":")[2]
+    if name not in ("cpu", "cuda") and not (name.startswith("cuda:") and index.isdigit()):
+        raise ConfigError(f"unknown device {name!r}: choose auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name} was asked for, but no CUDA device is available")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
     return torch.device(name)
 
 

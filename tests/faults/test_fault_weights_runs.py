@@ -12,30 +12,7 @@ from safetensors.torch import save_file
 
 from advtrojan.cli.main import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TRAIN = ["train", "--plugin", "user_dataset", "--dataset", "stripes", "--objective", "vanilla", "--epochs", "1",
-         "--limit", "200", "--no-progress", "--precision", "fp32"]
-
-
-@pytest.fixture(autouse=True)
-def examples_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    import sys
-    sys.path.insert(0, str(EXAMPLES))
-    out = tmp_path_factory.mktemp("faults") / "run"
-    assert main([*TRAIN, "--out", str(out)]) == 0
-    return out
-
-
-def one_line_error(argv, capsys, code=2) -> str:
-    assert main([str(a) for a in argv]) == code
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("advtrojan: error:") and "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
+from faultkit import TRAIN, examples_importable, one_line_error, run  # noqa: F401 (fixtures)
 
 
 def weights_like(run: Path, tmp_path: Path, change) -> Path:
