@@ -1,0 +1,25 @@
+"""kill -9 at 20 random points of a training run, each followed by ``--resume``: the final
+weights equal an uninterrupted run's bit for bit and nothing stray is left
+(``benchmarks/kill_resume.py``, about two minutes here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_twenty_kills_and_resumes_give_the_uninterrupted_weights(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from kill_resume import kill_and_resume
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    result = kill_and_resume(tmp_path, kills=20, seed=0)
+    assert result["kills"] == 20 and not result["errors"], result
+    for check in result["runs"]:
+        assert check["identical_weights"], check
+        assert check["stray_files"] == [], check
+        assert check["metrics_epochs"] == list(range(1, 9)), check
+    assert {p["outcome"] for p in result["points"]} >= {"killed"}
