@@ -60,6 +60,10 @@ CASES = {
     "init a folder that is not a run": ([*BADNETS, *OUT, "--init", "TMP/emptydir"], "not a run folder"),
     "init NaN weights": ([*BADNETS, *OUT, "--init", "TMP/nan.safetensors"], "NaN or infinite"),
     "init weights of another model": ([*BADNETS, *OUT, "--init", "TMP/other.safetensors"], "metadata says"),
+    "init a run of another dataset": ([*BADNETS, *OUT, "--dataset", "fmnist", "--init", "RUN"],
+                                      "metadata says dataset 'stripes'"),
+    "init a run of another model": ([*BADNETS, *OUT, "--model", "resnet", "--init", "RUN"],
+                                    "metadata says model 'lenet'"),
     # evaluate
     "evaluate a missing folder": (["evaluate", "TMP/none", *EVALUATE], "none"),
     "evaluate a file": (["evaluate", "TMP/afile", *EVALUATE], "afile"),

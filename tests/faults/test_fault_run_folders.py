@@ -200,3 +200,12 @@ def test_an_unexpected_error_leaves_its_traceback_in_the_run_folder(run, tmp_pat
     err = one_line_error([*TRAIN, "--epochs", "2", "--out", dst, "--resume"], capsys, code=1)
     assert "unexpected KeyError" in err and "error.log" in err
     assert "Traceback" in (dst / "error.log").read_text()
+
+
+def test_transfer_from_a_model_of_other_images_is_refused(run, tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((20, 8, 8), np.uint8), y_train=np.arange(20) % 2,
+             x_test=np.zeros((4, 8, 8), np.uint8), y_test=np.arange(4) % 2)
+    assert main(["train", "--dataset", f"npz:{tmp_path / 'd.npz'}", "--objective", "vanilla", "--epochs", "1",
+                 "--no-progress", "--out", str(tmp_path / "other")]) == 0
+    err = one_line_error(["evaluate", run, *EVALUATE, "--transfer-from", tmp_path / "other"], capsys)
+    assert "cannot craft examples for stripes" in err

@@ -31,7 +31,15 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     r = Run(run)
     config = r.config
     model = r.load_model(dev)
-    transfer = Run(transfer_from).load_model(dev) if transfer_from is not None else None
+    transfer = None
+    if transfer_from is not None:  # the substitute model must see the same images as the evaluated one
+        source = Run(transfer_from)
+        theirs, ours = source.config.spec, r.config.spec
+        if (theirs.shape, theirs.num_classes) != (ours.shape, ours.num_classes):
+            raise ConfigError(f"--transfer-from {transfer_from}: a model of {theirs.name} ({theirs.shape}, "
+                              f"{theirs.num_classes} classes) cannot craft examples for {ours.name} ({ours.shape}, "
+                              f"{ours.num_classes} classes)")
+        transfer = source.load_model(dev)
     budget = config.budget().override(eps=eps, step_size=step_size, steps=steps, norm=norm)
     settings = EvalSettings(eps=budget.eps, step_size=budget.step_size, steps=budget.steps,
                             intensity=config.test_intensity if intensity is None else intensity,

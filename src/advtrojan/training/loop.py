@@ -137,10 +137,12 @@ def init_model(config: RunConfig, device, load_init: bool = True) -> torch.nn.Mo
     if config.init and load_init:
         init = Path(config.init)
         if init.is_dir():
-            tensors = Run(init).load_model().state_dict()
+            source = Run(init)
+            tensors = source.load_model().state_dict()
+            meta = {"dataset": source.config.dataset, "model": source.config.model}
         else:
             tensors, meta = read_weights(init)
-            check_metadata(meta, config.init, dataset=config.dataset, model=config.model)
+        check_metadata(meta, config.init, dataset=config.dataset, model=config.model)
         load_into(model, tensors, config.init, config.model)
     return model
 
