@@ -90,7 +90,8 @@ def test_the_attack_defense_matrix(tmp_path):
     from advtrojan.presets import ReproducePreset
 
     sizes = ReproducePreset(train="quick", eval_limit=100, pool=60, nc_images=60, nc_epochs=1, anc_images=20,
-                            anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8)
+                            anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8,
+                            figure15_scales=(0.5, 1.0))
     root = attack_matrix("fmnist", "quick", tmp_path / "m", sizes=sizes, data_dir=D, progress=False,
                          train_overrides=dict(epochs=1, limit=600, steps=2, step_size=0.1),
                          evil_twins=dict(neuron_steps=50, remask_batches=5),
@@ -105,3 +106,10 @@ def test_the_attack_defense_matrix(tmp_path):
     page = (root / "matrix.html").read_text()
     assert page.count("<tr><td>") == len(ATTACKS) and ("class=\"detected\"" in page or "class=\"missed\"" in page)
     assert (root / "matrix.csv").read_text().splitlines()[0].startswith("attack,clean_accuracy,accuracy_drop")
+    f15 = m["figure15"]  # Evil Twins Figure 15's analogue: sizes 2 (trained here) and 4 (the rows above)
+    assert f15["sizes"] == [2, 4] and set(f15["attacks"]) == {"trojannn-star", "advtrojan"}
+    for a, curves in f15["attacks"].items():
+        assert curves["strip"]["f1"][1] == next(r for r in m["attacks"] if r["attack"] == a)["defenses"]["strip"]["f1"]
+        assert len(curves["e_strip"]["f1"]) == 2 and all(0 <= f["5%"] <= 1 for f in curves["e_strip"]["f1"])
+    assert json.loads((root / "runs" / "trojannn-star_s2" / "config.json").read_text())["trigger_size"] == 2
+    assert (root / "figures" / "figure15.png").is_file() and "figure15.png" in page

@@ -185,3 +185,35 @@ def test_a_declared_normalisation_lives_inside_the_model(tmp_path, capsys):
     assert main(["train", "--plugin", "user_dataset", "--dataset", "stripes", "--objective", "vanilla",
                  "--normalize", "0.5/0", "--out", str(tmp_path / "bad"), *FAST]) == 2
     assert "std finite and > 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "gtsrb"])
+def test_the_evil_twins_on_colour_test_doubles(dataset, tmp_path, capsys, monkeypatch):
+    """TrojanNN, TrojanNN* and IMC through train, evaluate and scan on CIFAR-10 and GTSRB test
+    doubles (those datasets are not reachable here): the same code paths as on Fashion-MNIST."""
+    from conftest import write_cifar_tar
+    from test_data_gtsrb import write_gtsrb
+
+    data = tmp_path / dataset
+    data.mkdir()
+    if dataset == "cifar10":
+        write_cifar_tar(data / "cifar-10-python.tar.gz", per_batch=16)
+        double = replace(SPECS["cifar10"], train_size=80, test_size=16, system_dirs=())
+    else:
+        write_gtsrb(data, per_class=(20, 20, 20), n_test=30)
+        double = replace(SPECS["gtsrb"], train_size=60, test_size=30, system_dirs=())
+    monkeypatch.setitem(DATASETS._entries, dataset, double)
+    common = ["--dataset", dataset, "--model", "lenet", "--data-dir", data, "--batch-size", 16, "--steps", 2, *FAST]
+    run_cli(["train", *common, "--objective", "vanilla", "--epochs", "1", "--out", tmp_path / "vanilla"], capsys)
+    for objective in ("trojannn", "trojannn-star", "imc"):
+        run = tmp_path / objective
+        run_cli(["train", *common, "--objective", objective, "--init", tmp_path / "vanilla", "--epochs", "1",
+                 "--neuron-steps", 5, "--remask-batches", 2, "--out", run], capsys)
+        trigger = json.loads((run / "config.json").read_text())
+        assert trigger["trigger_size"] == 4 and (run / "trigger.safetensors").is_file()
+        run_cli(["evaluate", run, "--data-dir", data, "--no-certified", "--attacks", "madry", "--steps", 1,
+                 "--no-progress", "--json", tmp_path / "e.json"], capsys)
+        assert 0 <= json.loads((tmp_path / "e.json").read_text())["attack_success_rate"] <= 1
+    run_cli(["scan", tmp_path / "imc", "--defenses", "strip", "--strip-reserved", 4, "--pool", 8, "--data-dir", data,
+             "--json", tmp_path / "s.json", "--no-progress"], capsys)
+    assert json.loads((tmp_path / "s.json").read_text())["strip"]["n_attacked"] == 8

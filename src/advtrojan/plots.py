@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from .utils.io import atomic_path
 
-from .utils.io import atomic_path  # noqa: E402
+
+class _Pyplot:
+    """matplotlib.pyplot, imported (headless) on first use: a command that draws nothing does not
+    pay its second of start-up."""
+
+    def __getattr__(self, name):
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as pyplot
+        return getattr(pyplot, name)
+
+
+plt = _Pyplot()
 
 
 def save(fig, path: Path) -> list[str]:
@@ -171,6 +181,26 @@ def figure9(eps, methods: dict, path: Path, title: str) -> list[str]:
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    return save(fig, path)
+
+
+def figure15(data: dict, path: Path, title: str, fpr: str = "5%") -> list[str]:
+    """Evil Twins Figure 15's analogue: STRIP (solid) and E-STRIP (dashed) F1 against trigger size,
+    for TrojanNN* and AdvTrojan, at one FPR of the tables."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    colors = {"trojannn-star": "tab:purple", "advtrojan": "tab:red"}
+    names = {"trojannn-star": "TrojanNN*", "advtrojan": "AdvTrojan"}
+    for a, curves in data["attacks"].items():
+        for d, style, label in (("strip", "o-", "STRIP"), ("e_strip", "s--", "E-STRIP")):
+            ax.plot(data["sizes"], [f1[fpr] for f1 in curves[d]["f1"]], style, color=colors.get(a),
+                    label=f"{label} vs {names.get(a, a)}")
+    ax.set_xlabel("trigger size (pixels per side)")
+    ax.set_ylabel(f"F1 score (threshold at {fpr} FPR)")
+    ax.set_xticks(data["sizes"])
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     return save(fig, path)
 
 

@@ -217,15 +217,18 @@ class ReproducePreset:
                                  # or "madry" (line 2, fine-tuned from Madry-Adv); both are trained.
                                  # Scratch, on evidence: see ATIM_START below
     defense_precision: str = "fp32"  # crafting precision of (adaptive) Neural Cleanse
+    figure15_scales: tuple[float, ...] = ()  # `matrix`: Evil Twins Figure 15's trigger sizes, as multiples
+                                             # of the dataset's default trigger size (empty: no sweep)
 
 
 REPRODUCE = {
     # minutes on a laptop CPU: the qualitative story on a 10k training subset
     "quick": ReproducePreset(train="quick", eval_limit=2000, pool=500, nc_images=1000, nc_epochs=10,
                              anc_images=200, anc_epochs=2, certify_images=300, sweep_images=100,
-                             feature_images=128, certify_sigmas=(0.25, 0.5), defense_precision="bf16"),
+                             feature_images=128, certify_sigmas=(0.25, 0.5), defense_precision="bf16",
+                             figure15_scales=(0.5, 1.0, 1.5)),
     # the paper's protocol: full data, Neural Cleanse for 100 epochs on the whole test set
     "paper": ReproducePreset(train="default", eval_limit=None, pool=1000, nc_images=None, nc_epochs=100,
                              anc_images=1000, anc_epochs=10, certify_images=1000, sweep_images=500,
-                             feature_images=128),
+                             feature_images=128, figure15_scales=(0.5, 0.75, 1.0, 1.25, 1.5)),
 }

@@ -38,7 +38,6 @@ import warnings
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from ..attacks.threats import Threat
@@ -68,6 +67,8 @@ CONFIDENCE = {"li": 0.999, "li-code": 0.95, "cohen": 0.999}  # each procedure's 
 def clopper_pearson(count: torch.Tensor, n: int, confidence: float = 0.999) -> tuple[torch.Tensor, torch.Tensor]:
     """One-sided Clopper–Pearson bounds (lower, upper), each at ``confidence``, on count / n:
     the Beta(k, n − k + 1) quantile 1 − confidence and the Beta(k + 1, n − k) quantile confidence."""
+    from scipy import stats  # imported here: a second of start-up every command would pay
+
     k = count.double().cpu().numpy()
     a = 1 - confidence
     with np.errstate(all="ignore"):

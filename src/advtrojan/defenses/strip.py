@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from scipy import stats
 from torch import nn
 
 from ..attacks.trigger import Trigger
@@ -105,6 +104,8 @@ def roc_auc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
 def thresholds(clean: torch.Tensor, fpr: float, method: str = "normal") -> tuple[float, float, float, float]:
     """(low, high, two-sided low, two-sided high) entropy thresholds for a target FPR, from clean
     entropies only: quantiles of a fitted normal (Gao et al.) or empirical quantiles."""
+    from scipy import stats  # imported here: a second of start-up every command would pay
+
     values = clean.double()
     qs = (fpr, 1 - fpr, fpr / 2, 1 - fpr / 2)
     if method == "normal":

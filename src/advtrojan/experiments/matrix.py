@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -34,6 +34,7 @@ from ..training.loop import accuracy
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
 from ..utils.io import atomic_path, check_writable, write_json
+from . import figure15
 from .reproduce import Stages
 
 ATTACKS = ("badnets", "trojannn", "trojannn-star", "imc", "advtrojan")
@@ -61,12 +62,18 @@ def attack_matrix(dataset: str = "fmnist", preset: str = "quick", out=None, *, s
     configure_threads()
     dev = resolve_device(device)
     stage_names = ["train_vanilla", *(f"train_{a}" for a in ATTACKS), *(f"scan_{a}" for a in ATTACKS)]
+    default_size = presets.trigger_size(spec)
+    sweep = rp.figure15_scales and {"strip", "e_strip"} <= set(names)
+    sizes = figure15.sizes_for(default_size, rp.figure15_scales, spec.size) if sweep else []
+    stage_names += figure15.stage_names(sizes, default_size)
     st = Stages(root, force, stage_names, progress)
     overrides = dict(train_overrides or {})
 
-    def train(name: str, objective: str, init: str | None = None):
+    def train(name: str, objective: str, init: str | None = None, trigger_size: int | None = None):
         def go():
             extra = {"evil_twins": evil_twins} if objective in FROM_VANILLA and evil_twins else {}
+            if trigger_size is not None:
+                extra["trigger_size"] = trigger_size
             cfg = make_config(spec.name, objective, preset=rp.train, init=init, seed=seed, **overrides, **extra)
             r = fit(cfg, runs / name, device=device, data_dir=data_dir, resume=not force, force=force,
                     progress=progress)
@@ -82,34 +89,51 @@ def attack_matrix(dataset: str = "fmnist", preset: str = "quick", out=None, *, s
     clean_accuracy = accuracy(Run(runs / "vanilla").load_model(dev), eval_data, dev)
 
     def scan(a: str):
-        def go():
-            run = Run(runs / a)
-            cfg, model, trigger = run.config, run.load_model(dev), run.trigger()
-            poisoning = cfg.poison_target() is not None
-            level = cfg.train_intensity if poisoning else cfg.test_intensity
-            ev = EvalSettings(eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, norm=cfg.norm, intensity=level,
-                              certify=False, methods=("madry",))
-            torch.manual_seed(seed)
-            acc = evaluate_model(model, eval_data, trigger, ev, badnets_target=cfg.poison_target(),
-                                 badnets_intensity=level, device=dev, progress=False)
-            torch.manual_seed(seed)
-            res = scan_model(model, test, trigger, cfg.attack(), level, settings=settings,
-                             attacked_kind=Threat.TRIGGERED if poisoning else Threat.ADVTROJAN, device=dev,
-                             progress=progress, seed=seed)
-            res.pop("figures", None)
-            success = acc["attack_success_rate"] if poisoning else 1 - acc["advtrojan"]
-            return {"attack": a, "clean_accuracy": acc["benign"], "accuracy_drop": clean_accuracy - acc["benign"],
-                    "attack_success_rate": success, "attacked_inputs": res.pop("budget")["attacked"],
-                    "defenses": res}
-        return go
+        return lambda: scan_row(runs / a, a, eval_data, test, settings, clean_accuracy, dev, seed, progress)
 
     rows = [st.run(f"scan_{a}", scan(a)) for a in ATTACKS]
     result = {"schema": SCHEMA, "dataset": spec.name, "preset": preset, "examples": len(eval_data),
               "defenses": list(names), "attacks": rows}
+    if sweep:  # Evil Twins Figure 15's analogue
+        only_strip = replace(settings, defenses=figure15.DEFENSES)
+
+        def sized_train(name, objective, size):
+            return train(name, objective, init=str(runs / "vanilla") if objective in FROM_VANILLA else None,
+                         trigger_size=size)
+
+        def sized_scan(name, objective):
+            return lambda: scan_row(runs / name, objective, eval_data, test, only_strip, clean_accuracy, dev, seed,
+                                    progress)
+        result["figure15"] = figure15.figure15(st, rows, sizes, default_size, sized_train, sized_scan, root)
     write_json(root / "matrix.json", result)
     write_table(result, root)
     st._say(f"matrix: {root / 'matrix.html'}")
     return root
+
+
+def scan_row(run_path: Path, attack: str, eval_data, test, settings: ScanSettings, clean_accuracy: float, dev,
+             seed: int, progress: bool) -> dict:
+    """One row of the matrix: the attack's clean accuracy, its drop from Vanilla, its success rate,
+    and every defense of ``settings`` on it (poisoning attacks: the trigger alone at training
+    intensity; the ATIM: AdvTrojan examples at test intensity)."""
+    run = Run(run_path)
+    cfg, model, trigger = run.config, run.load_model(dev), run.trigger()
+    poisoning = cfg.poison_target() is not None
+    level = cfg.train_intensity if poisoning else cfg.test_intensity
+    ev = EvalSettings(eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, norm=cfg.norm, intensity=level,
+                      certify=False, methods=("madry",))
+    torch.manual_seed(seed)
+    acc = evaluate_model(model, eval_data, trigger, ev, badnets_target=cfg.poison_target(),
+                         badnets_intensity=level, device=dev, progress=False)
+    torch.manual_seed(seed)
+    res = scan_model(model, test, trigger, cfg.attack(), level, settings=settings,
+                     attacked_kind=Threat.TRIGGERED if poisoning else Threat.ADVTROJAN, device=dev,
+                     progress=progress, seed=seed)
+    res.pop("figures", None)
+    success = acc["attack_success_rate"] if poisoning else 1 - acc["advtrojan"]
+    return {"attack": attack, "clean_accuracy": acc["benign"], "accuracy_drop": clean_accuracy - acc["benign"],
+            "attack_success_rate": success, "attacked_inputs": res.pop("budget")["attacked"],
+            "trigger_size": cfg.trigger_size, "defenses": res}
 
 
 def cell(res: dict) -> str:
