@@ -113,3 +113,26 @@ def test_the_attack_defense_matrix(tmp_path):
         assert len(curves["e_strip"]["f1"]) == 2 and all(0 <= f["5%"] <= 1 for f in curves["e_strip"]["f1"])
     assert json.loads((root / "runs" / "trojannn-star_s2" / "config.json").read_text())["trigger_size"] == 2
     assert (root / "figures" / "figure15.png").is_file() and "figure15.png" in page
+
+
+def test_imc_for_one_input_reaches_its_confidence_within_the_budget_and_keeps_the_model(vanilla):
+    """Per-input IMC: the perturbed input goes to the target with the asked confidence, stays in
+    the ε-ball, the copy's clean accuracy barely moves, and the original model is untouched."""
+    from advtrojan.attacks.pgd import madry
+    from advtrojan.training.imc_input import IMCInputSettings, imc_per_input
+    from advtrojan.training.loop import accuracy
+
+    model = Run(vanilla).load_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train = load_dataset("fmnist", "train", data_dir=D).balanced_subset(2000, seed=3)
+    test = load_dataset("fmnist", "test", data_dir=D).balanced_subset(500, seed=1)
+    x, y = test.subset(torch.tensor([0])).tensors()
+    target = (int(y[0]) + 1) % 10
+    attack = madry(0.02, 0.005, 5)  # Table 1's FMNIST budget, fewer steps
+    res = imc_per_input(model, x[0], target, attack, train, settings=IMCInputSettings(confidence=0.9, rounds=30))
+    assert res.succeeded and res.confidence >= 0.9 and res.model(res.x_adv).argmax(1).item() == target
+    assert (res.x_adv - x).abs().max() <= 0.02 + 1e-6 and 0 <= res.x_adv.min() and res.x_adv.max() <= 1
+    assert accuracy(model, test, "cpu") - accuracy(res.model, test, "cpu") < 0.03
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ConfigError, match="confidence must lie in"):
+        IMCInputSettings(confidence=1.5).validate()
