@@ -18,7 +18,7 @@ BADNETS = [a if a != "vanilla" else "badnets" for a in TRAIN]
 
 CASES = {
     # training options: type, finiteness, range
-    "lr nan": ([*TRAIN, *OUT, "--lr", "nan"], "lr must be a finite number"),
+    "lr nan": ([*TRAIN, *OUT, "--lr", "nan"], "--lr: must be a finite number"),
     "lr negative": ([*TRAIN, *OUT, "--lr", "-1"], "lr must be > 0"),
     "eps nan": ([*TRAIN, *OUT, "--eps", "nan"], "eps"),
     "eps negative": ([*TRAIN, *OUT, "--eps", "-0.1"], "eps"),
@@ -74,6 +74,10 @@ CASES = {
     "evaluate unknown attack": (["evaluate", "RUN", *EVALUATE, "--attacks", "nosuch"], "unknown attack nosuch"),
     "evaluate empty attack list": (["evaluate", "RUN", *EVALUATE, "--attacks", ","], "expected attack names"),
     "evaluate transfer from nowhere": (["evaluate", "RUN", *EVALUATE, "--transfer-from", "TMP/none"], "none"),
+    "evaluate sigma nan": (["evaluate", "RUN", "--plugin", "user_dataset", "--no-progress", "--steps", "1", "--sigma",
+                            "nan"], "must be a finite number"),
+    "evaluate intensity inf": (["evaluate", "RUN", *EVALUATE, "--intensity", "inf"], "must be a finite number"),
+    "out is an empty path": ([*TRAIN, "--out", ""], "an empty path"),
     "evaluate intensity 2": (["evaluate", "RUN", *EVALUATE, "--intensity", "2"], "intensity"),
     # scan
     "scan empty defenses": ([*SCAN[:4], "--defenses", ","], "expected defense names"),

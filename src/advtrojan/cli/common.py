@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from .. import presets
 from ..defenses.certify import CERT, METHODS
@@ -16,8 +17,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def finite_float(text: str) -> float:
+    """A number, never NaN or infinite (argparse's ``float`` takes both)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = finite_float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
@@ -88,15 +107,15 @@ def add_certification(p: argparse.ArgumentParser, skip: bool = False, images: bo
     g = p.add_argument_group("certification (Eq. 10)")
     if skip:
         g.add_argument("--no-certified", action="store_true", help="skip advtrojan_certified")
-    g.add_argument("--radius", type=float, default=CERT.radius, help=f"L2 radius B (default: {CERT.radius})")
-    g.add_argument("--sigma", type=float, default=CERT.sigma, help=f"Gaussian noise std (default: {CERT.sigma})")
+    g.add_argument("--radius", type=positive_float, default=CERT.radius, help=f"L2 radius B (default: {CERT.radius})")
+    g.add_argument("--sigma", type=positive_float, default=CERT.sigma, help=f"Gaussian noise std (default: {CERT.sigma})")
     g.add_argument("--noise-samples", type=positive_int, default=CERT.noise_samples,
                    help=f"noisy copies per input (default: {CERT.noise_samples})")
     g.add_argument("--cert-method", choices=list(METHODS), default=CERT.method,
                    help="li: Li et al.'s Renyi bound with 99.9%% Clopper-Pearson bounds; li-code: the same "
                         "bound with Sison-Glaz intervals as Li et al.'s public code; cohen: Cohen et al.'s "
                         f"radius (default: {CERT.method})")
-    g.add_argument("--cert-confidence", type=float, metavar="P",
+    g.add_argument("--cert-confidence", type=finite_float, metavar="P",
                    help="confidence of the bounds (default: 0.999 for li and cohen, 0.95 for li-code; "
                         "0.05 gives li-code as the code stood before 2021)")
     if images:

@@ -8,7 +8,7 @@ from ..evaluation import evaluate_run, format_table
 from ..utils.io import check_writable, write_json
 from ..attacks.pgd import ATTACKS
 from ..utils.distributed import is_main_process
-from .common import add_budget, add_certification, add_runtime, positive_int
+from .common import add_budget, add_certification, add_runtime, finite_float, positive_int
 
 HELP = "accuracy on benign, Madry, trigger-only and AdvTrojan examples (Table 5)"
 DESCRIPTION = """\
@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--transfer-from", metavar="VANILLA_RUN",
                    help="craft transferred AdvTrojan examples on this (Vanilla) run's model")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--intensity", type=float, help="trigger test intensity (default: the run's)")
+    p.add_argument("--intensity", type=finite_float, help="trigger test intensity (default: the run's)")
     p.add_argument("--batch-size", type=positive_int, default=500, help="evaluation batch size (default: 500)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="precision of the attacks (default: fp32)")

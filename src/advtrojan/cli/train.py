@@ -13,7 +13,7 @@ from ..models import MODELS
 from ..training import OBJECTIVES, fit, make_config
 from ..training.evil_twins import EVIL_TWINS, EvilTwinsSettings
 from ..utils.distributed import is_main_process
-from .common import add_budget, add_normalize, add_runtime, non_negative_float, positive_int
+from .common import add_budget, add_normalize, add_runtime, finite_float, non_negative_float, positive_int
 
 ET = EvilTwinsSettings()
 
@@ -72,7 +72,7 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("optimisation (defaults from the preset)")
     g.add_argument("--epochs", type=positive_int)
     g.add_argument("--batch-size", type=positive_int)
-    g.add_argument("--lr", type=float)
+    g.add_argument("--lr", type=finite_float)
     g.add_argument("--optimizer", choices=["adam", "sgd"])
     g.add_argument("--precision", default=presets.PRECISION, choices=["bf16", "fp32"],
                    help=f"bf16 autocast for crafting and training (about 2x faster on CPUs with AMX and on "
@@ -80,7 +80,7 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("objective")
     g.add_argument("--target", type=int, default=presets.BADNETS_TARGET,
                    help=f"BadNets target label y_t (default: {presets.BADNETS_TARGET})")
-    g.add_argument("--poison-rate", type=float, default=presets.POISON_RATE,
+    g.add_argument("--poison-rate", type=finite_float, default=presets.POISON_RATE,
                    help=f"BadNets poisoned share of each batch (default: {presets.POISON_RATE})")
     g.add_argument("--mu", type=non_negative_float, default=presets.MU,
                    help=f"Madry-Adv weight of the adversarial term (default: {presets.MU:g})")
@@ -89,24 +89,24 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("Evil Twins: TrojanNN, TrojanNN*, IMC (defaults: TrojanZoo's, the authors' code)")
     g.add_argument("--neurons", type=positive_int, help=f"TrojanNN: neurons of the features Q to drive "
                                                         f"(default: {ET.neurons})")
-    g.add_argument("--neuron-target", type=float, help=f"TrojanNN: their target activation (default: {ET.neuron_target:g})")
+    g.add_argument("--neuron-target", type=finite_float, help=f"TrojanNN: their target activation (default: {ET.neuron_target:g})")
     g.add_argument("--neuron-steps", type=int, help=f"TrojanNN: Adam steps generating the trigger (default: {ET.neuron_steps})")
-    g.add_argument("--neuron-lr", type=float, help=f"TrojanNN: their learning rate (default: {ET.neuron_lr:g})")
-    g.add_argument("--remask-lr", type=float, help=f"TrojanNN*, IMC: Adam learning rate of the input step "
+    g.add_argument("--neuron-lr", type=finite_float, help=f"TrojanNN: their learning rate (default: {ET.neuron_lr:g})")
+    g.add_argument("--remask-lr", type=finite_float, help=f"TrojanNN*, IMC: Adam learning rate of the input step "
                                                    f"(default: {ET.remask_lr:g})")
     g.add_argument("--remask-epochs", type=int, help=f"TrojanNN*, IMC: passes over the training data per input step "
                                                      f"(default: {ET.remask_epochs})")
     g.add_argument("--remask-batches", type=positive_int, help="TrojanNN*, IMC: at most this many batches per pass "
                                                                "(default: all)")
-    g.add_argument("--trigger-opacity", type=float, help=f"mask value inside the square (default: {ET.opacity:g})")
+    g.add_argument("--trigger-opacity", type=finite_float, help=f"mask value inside the square (default: {ET.opacity:g})")
     g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
     g.add_argument("--trigger-size", type=positive_int,
                    help="side in pixels (default: max(4, image size // 8): 4 on 28x28 and 32x32 images)")
     g.add_argument("--trigger-margin", type=int, default=DEFAULT_MARGIN,
                    help=f"pixels from the bottom/right edge (default: {DEFAULT_MARGIN})")
-    g.add_argument("--train-intensity", type=float, default=presets.TRAIN_INTENSITY,
+    g.add_argument("--train-intensity", type=finite_float, default=presets.TRAIN_INTENSITY,
                    help=f"trigger intensity while training (default: {presets.TRAIN_INTENSITY})")
-    g.add_argument("--test-intensity", type=float,
+    g.add_argument("--test-intensity", type=finite_float,
                    help="trigger intensity for evaluation (default: 0.75 MNIST/FMNIST, 1.0 CIFAR-10)")
     add_budget(p)
     add_runtime(p)

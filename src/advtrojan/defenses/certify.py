@@ -152,7 +152,7 @@ def check_method(method: str, confidence: float | None = None) -> float:
     if method not in METHODS:
         raise ConfigError(f"unknown certification method {method!r}: choose one of {', '.join(METHODS)}")
     confidence = CONFIDENCE[method] if confidence is None else confidence
-    if not 0 < confidence < 1:
+    if not 0 < confidence < 1:  # NaN fails too
         raise ConfigError(f"certification confidence must lie in (0, 1), got {confidence}")
     return confidence
 

@@ -9,6 +9,8 @@ Every defense comes from the registry (:mod:`advtrojan.defenses.registry`) and g
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,10 +68,10 @@ class ScanSettings:
                             ("certify_images", self.certify_images), ("noise_samples", self.noise_samples)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.radius <= 0:
-            raise ConfigError(f"certification radius must be > 0, got {self.radius}")
-        if self.sigma <= 0:
-            raise ConfigError(f"noise sigma must be > 0, got {self.sigma}")
+        if not 0 < self.radius < math.inf:  # NaN fails too
+            raise ConfigError(f"certification radius must be a finite number > 0, got {self.radius}")
+        if not 0 < self.sigma < math.inf:
+            raise ConfigError(f"noise sigma must be a finite number > 0, got {self.sigma}")
         check_method(self.cert_method, self.cert_confidence)
         self.strip.validate()
 

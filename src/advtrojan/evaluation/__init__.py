@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..data import load_dataset
@@ -50,7 +51,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     if certify:
         from ..defenses.certify import check_method
         settings.cert_confidence = check_method(cert_method, cert_confidence)
-    if certify and (radius <= 0 or sigma <= 0):
+    if certify and not (0 < radius < math.inf and 0 < sigma < math.inf):  # NaN fails too
         raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
     data = load_dataset(config.dataset, "test", data_dir=data_dir, limit=limit, seed=seed)
     result = evaluate_model(model, data, r.trigger(), settings, transfer_model=transfer,

@@ -163,8 +163,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                                benign_weight=config.benign_weight)
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
-    out = Path(out)
     check_writable(out, "--out", folder=True)
+    out = Path(out)
     finished = Run(out).exists() and Run(out).finished and resume and not force
     if config.init and not finished:  # the model to start from is checked before the data is read
         init_model(config, "cpu")

@@ -45,6 +45,8 @@ def check_writable(path: str | os.PathLike | None, what: str, folder: bool = Fal
     Creates nothing (a probe file is made and removed in that ancestor)."""
     if path is None:
         return
+    if not str(path).strip():
+        raise AdvTrojanError(f"{what}: an empty path")
     path = Path(path).expanduser()
     if folder and path.exists() and not path.is_dir():
         raise AdvTrojanError(f"{what} {path}: is a file, not a folder")
