@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 
@@ -35,25 +34,8 @@ def test_idx_files_in_dataset_subfolder_and_dot_names(tmp_path):
     assert len(load_dataset(tiny_spec(), "test", data_dir=tmp_path, download=False)) == 10
 
 
-def _corrupt(tmp_path, name, data):
-    write_idx_set(tmp_path, compress=False)
-    (tmp_path / name).write_bytes(data)
-
-
-@pytest.mark.parametrize("name,make,message", [
-    ("train-images-idx3-ubyte", lambda d: d[:-7], "truncated"),
-    ("train-images-idx3-ubyte", lambda d: d + b"xx", "trailing bytes"),
-    ("train-images-idx3-ubyte", lambda d: b"\x00\x00\x09\x03" + d[4:], "magic"),
-    ("train-labels-idx1-ubyte", lambda d: d[:2], "too short"),
-    ("train-images-idx3-ubyte", lambda d: gzip.compress(d)[:-20], "gzip"),
-])
-def test_corrupt_idx_names_file_and_fault(tmp_path, name, make, message):
-    write_idx_set(tmp_path, compress=False)
-    path = tmp_path / name
-    path.write_bytes(make(path.read_bytes()))
-    with pytest.raises(DataError, match=message) as err:
-        load_dataset(tiny_spec(), "train", data_dir=tmp_path, download=False)
-    assert name in str(err.value)
+# Damaged IDX files (truncated, trailing bytes, bad magic, corrupt gzip, gzip bombs, headers that
+# overflow) are cases of the fault suite: tests/faults/test_fault_files.py.
 
 
 def test_mismatched_counts_shapes_and_labels(tmp_path):
