@@ -120,6 +120,25 @@ def test_download_verifies_checksums_and_caches(tmp_path, monkeypatch):
     assert seen == []
 
 
+def test_a_dead_mirror_falls_through_to_the_next(tmp_path, monkeypatch):
+    import urllib.error
+    from dataclasses import replace
+    spec, files = _official_like(tmp_path)
+    spec = replace(spec, mirrors=("http://dead.example/fmnist/", *spec.mirrors))
+    seen = []
+    _serve(monkeypatch, files, seen)
+    serve = sources.urlopen
+
+    def first_mirror_down(url, timeout=None):
+        if url.startswith(spec.mirrors[0]):
+            seen.append(url)
+            raise urllib.error.URLError("connection refused")
+        return serve(url, timeout)
+    monkeypatch.setattr(sources, "urlopen", first_mirror_down)
+    assert len(load_dataset(spec, "train")) == 20
+    assert {u.split("/")[2] for u in seen} == {m.split("/")[2] for m in spec.mirrors[:2]}
+
+
 def test_bad_checksum_leaves_nothing_in_cache(tmp_path, monkeypatch):
     spec, files = _official_like(tmp_path)
     files["t10k-images-idx3-ubyte.gz"] = b"garbage"

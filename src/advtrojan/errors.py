@@ -16,3 +16,8 @@ class DataError(AdvTrojanError):
 
 class ConfigError(AdvTrojanError):
     """An option, preset or run configuration is invalid."""
+
+
+class WriteError(AdvTrojanError, OSError):
+    """A file cannot be written (no space, read-only, no permission). An OSError as well, so code
+    that tolerates unwritable places (a cache) still catches it."""

@@ -66,6 +66,13 @@ def test_a_torn_last_metrics_line_is_dropped_with_a_warning_and_the_epoch_retrai
     assert [m["epoch"] for m in map(json.loads, (dst / "metrics.jsonl").read_text().splitlines())] == [1]
 
 
+def test_force_starts_over_a_run_whose_state_is_damaged(run, tmp_path, capsys):
+    dst = copy_of(run, tmp_path)
+    (dst / "state.json").write_text("{garbled")
+    assert main([*TRAIN, "--out", str(dst), "--force"]) == 0
+    assert json.loads((dst / "state.json").read_text()) == {"status": "finished", "epoch": 1}
+
+
 def test_a_damaged_metrics_line_in_the_middle_is_named(run, tmp_path, capsys):
     dst = interrupted(run, tmp_path)
     (dst / "metrics.jsonl").write_text('{"epoch": 1}\nnot json\n{"epoch": 2}\n')

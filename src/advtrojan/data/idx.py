@@ -30,12 +30,9 @@ MAX_IDX_BYTES = 1 << 32  # no IDX dataset this toolkit reads comes near 4 GiB
 
 def _open(path: Path) -> io.BufferedIOBase:
     """The file's content as a stream, decompressed if it is gzip (detected by magic, not by name)."""
-    raw = open(path, "rb")
-    if raw.read(2) == GZIP_MAGIC:
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    raw.seek(0)
-    return raw
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def read_bytes(path: Path, limit: int | None = None) -> bytes:

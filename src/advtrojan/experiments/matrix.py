@@ -62,7 +62,7 @@ def attack_matrix(dataset: str = "fmnist", preset: str = "quick", out=None, *, s
     configure_threads()
     dev = resolve_device(device)
     stage_names = ["train_vanilla", *(f"train_{a}" for a in ATTACKS), *(f"scan_{a}" for a in ATTACKS)]
-    default_size = presets.trigger_size(spec)
+    default_size = (train_overrides or {}).get("trigger_size") or presets.trigger_size(spec)
     sweep = rp.figure15_scales and {"strip", "e_strip"} <= set(names)
     sizes = figure15.sizes_for(default_size, rp.figure15_scales, spec.size) if sweep else []
     stage_names += figure15.stage_names(sizes, default_size)
@@ -74,7 +74,7 @@ def attack_matrix(dataset: str = "fmnist", preset: str = "quick", out=None, *, s
             extra = {"evil_twins": evil_twins} if objective in FROM_VANILLA and evil_twins else {}
             if trigger_size is not None:
                 extra["trigger_size"] = trigger_size
-            cfg = make_config(spec.name, objective, preset=rp.train, init=init, seed=seed, **overrides, **extra)
+            cfg = make_config(spec.name, objective, preset=rp.train, init=init, seed=seed, **{**overrides, **extra})
             r = fit(cfg, runs / name, device=device, data_dir=data_dir, resume=not force, force=force,
                     progress=progress)
             return {"run": str(r.path), "config": asdict(r.config)}

@@ -164,8 +164,8 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
     check_writable(out, "--out", folder=True)
-    out = Path(out)
-    finished = Run(out).exists() and Run(out).finished and resume and not force
+    out = Path(out).expanduser()
+    finished = resume and not force and Run(out).exists() and Run(out).finished  # --force reads no state
     if config.init and not finished:  # the model to start from is checked before the data is read
         init_model(config, "cpu")
     if not finished:  # the data first: a dataset that cannot be read leaves no run folder behind
@@ -177,18 +177,21 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
                               f"{config.dataset}")
         config = replace(config, data={d.split: fingerprint(d.files) for d in (train_data, test_data)})
     created = not out.exists()
-    try:
-        # one writer per run folder: the lock is taken before --force may clear the folder
-        with (run_lock(out) if world.main else nullcontext()):
+    # one writer per run folder: the lock is taken before --force may clear the folder; a process
+    # refused the lock touches nothing
+    with (run_lock(out) if world.main else nullcontext()):
+        try:
             run, start = _prepare(out, config, resume, force, world)
             if run.finished:
+                if world.main:  # a kill between the final state and the checkpoint's removal
+                    (out / CHECKPOINT).unlink(missing_ok=True)
                 return run
             return _train(run, start, config, objective, train_data, test_data, dev, world, progress)
-    except BaseException:
-        if created and world.main and not (out / METRICS).is_file():  # nothing worth resuming: leave no folder
-            import shutil
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        except BaseException:
+            if created and world.main and not (out / METRICS).is_file():  # nothing worth resuming: no folder
+                import shutil
+                shutil.rmtree(out, ignore_errors=True)
+            raise
 
 
 def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_data, dev, world, progress) -> Run:

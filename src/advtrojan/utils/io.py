@@ -9,7 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import AdvTrojanError
+import errno
+
+from ..errors import AdvTrojanError, WriteError
+
+# the faults of the file system itself (a network error inside the block, say, passes through)
+FS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
 
 
 @contextmanager
@@ -25,15 +30,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     except OSError as exc:
-        raise AdvTrojanError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     except OSError as exc:  # disk full, quota, a file system gone read-only: the old file stays
-        raise AdvTrojanError(f"{path}: cannot write ({exc.strerror or exc}); the previous file, if any, is "
-                             f"unchanged") from None
+        if isinstance(exc, WriteError) or exc.errno not in FS_ERRORS:
+            raise
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous file, if any, is "
+                         f"unchanged") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
