@@ -225,3 +225,24 @@ def test_a_tar_with_a_path_outside_is_never_extracted(tmp_path):
     with pytest.raises(DataError, match="archive has no member"):
         load_dataset(tiny_spec("cifar10", 20, 4), "train", data_dir=tmp_path / "d", download=False)
     assert not (tmp_path / "escaped").exists()
+
+
+def test_a_cifar_tar_bomb_is_refused_before_unpacking(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = 100 << 20  # 100 MB of zeros, a few hundred kB compressed
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(buf.getvalue())
+    with pytest.raises(DataError, match="would unpack to 104857600 bytes"):
+        load_dataset(tiny_spec("cifar10", 20, 4), "train", data_dir=tmp_path, download=False)
+
+
+def test_weights_from_other_tools_with_plain_string_metadata_are_read(run, tmp_path):
+    """safetensors files written by other tools carry ``{"format": "pt"}`` (not JSON): accepted."""
+    from advtrojan.models.weights import check_metadata, read_weights
+    save_file(load((run / "model.safetensors").read_bytes()), str(tmp_path / "w.safetensors"),
+              metadata={"format": "pt"})
+    tensors, meta = read_weights(tmp_path / "w.safetensors")
+    assert meta == {"format": "pt"} and "conv1.weight" in tensors
+    check_metadata(meta, "w", dataset="stripes", model="lenet")

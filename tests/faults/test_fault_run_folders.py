@@ -55,6 +55,12 @@ def test_a_damaged_state_file_is_named(run, tmp_path, capsys, text, message, com
     assert message in one_line_error(argv, capsys, folder=tmp_path)
 
 
+def test_a_config_nested_beyond_reason_is_named(run, tmp_path, capsys):
+    dst = copy_of(run, tmp_path)
+    (dst / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "unreadable run configuration (RecursionError" in one_line_error(["evaluate", dst, *EVALUATE], capsys)
+
+
 def test_a_torn_last_metrics_line_is_dropped_with_a_warning_and_the_epoch_retrained(run, tmp_path, capsys):
     dst = interrupted(run, tmp_path)
     (dst / "state.json").write_text('{"status": "running", "epoch": 0}')

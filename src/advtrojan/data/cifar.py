@@ -21,6 +21,7 @@ from .provenance import record_file
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCHES = ["test_batch"]
 _PIXELS = 3 * 32 * 32
+MAX_BATCH_BYTES = 64 << 20  # a CIFAR-10 batch is about 31 MB (python) or 30 MB (binary)
 
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -115,8 +116,10 @@ def load_cifar_split(source: Path, split: str, num_classes: int, count: int | No
         binary = source.name.endswith("-bin")
         for name in names:
             path = source / (name + ".bin" if binary else name)
-            if not path.exists():
+            if not path.is_file():
                 raise DataError(f"{path}: missing CIFAR-10 batch")
+            if path.stat().st_size > MAX_BATCH_BYTES:
+                raise DataError(f"{path}: {path.stat().st_size} bytes, more than any CIFAR-10 batch; refused")
             parse = parse_binary_batch if binary else parse_python_batch
             record_file(path)
             parts.append(parse(path.read_bytes(), str(path)))
@@ -130,6 +133,9 @@ def load_cifar_split(source: Path, split: str, num_classes: int, count: int | No
                 key = name + ".bin" if binary else name
                 if key not in members:
                     raise DataError(f"{source}: archive has no member {key}")
+                if members[key].size > MAX_BATCH_BYTES:  # a tar bomb is refused before it is unpacked
+                    raise DataError(f"{source}: member {key} would unpack to {members[key].size} bytes, more than "
+                                    f"any CIFAR-10 batch; refused")
                 data = tar.extractfile(members[key]).read()
                 parse = parse_binary_batch if binary else parse_python_batch
                 parts.append(parse(data, f"{source}:{key}"))

@@ -34,10 +34,18 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = load_file(str(path))
         from safetensors import safe_open
         with safe_open(str(path), "pt") as fh:
-            meta = {k: json.loads(v) for k, v in (fh.metadata() or {}).items()}
-    except (SafetensorError, OSError, json.JSONDecodeError, ValueError) as exc:
+            meta = {k: _value(v) for k, v in (fh.metadata() or {}).items()}
+    except (SafetensorError, OSError, ValueError) as exc:
         raise AdvTrojanError(f"{path}: not a readable safetensors file ({exc})") from None
     return tensors, meta
+
+
+def _value(text: str):
+    """A metadata value: ours are JSON; other tools write plain strings (``{"format": "pt"}``)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def load_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: str, model_name: str) -> nn.Module:

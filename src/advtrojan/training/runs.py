@@ -182,8 +182,8 @@ class Run:
             if not isinstance(values, dict):
                 raise TypeError("not a JSON object")
             return RunConfig(**values).validate(str(cfg_path))
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
-            raise AdvTrojanError(f"{cfg_path}: unreadable run configuration ({exc})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as exc:
+            raise AdvTrojanError(f"{cfg_path}: unreadable run configuration ({type(exc).__name__}: {exc})") from None
 
     def state(self) -> dict:
         """``{"status": "new" | "running" | "finished", "epoch": N}``; a damaged file is an error."""
