@@ -130,6 +130,12 @@ def test_resume_with_other_settings_is_refused(run, tmp_path, capsys):
     assert "other settings (lr)" in one_line_error([*TRAIN, "--out", dst, "--resume", "--lr", "0.5"], capsys)
 
 
+def test_resume_with_another_epoch_count_is_refused(run, tmp_path, capsys):
+    dst = interrupted(run, tmp_path)
+    err = one_line_error([*TRAIN, "--out", dst, "--resume", "--epochs", "3"], capsys)
+    assert "was started for 1 epochs (1 done); resume it with --epochs 1" in err
+
+
 def test_resume_on_changed_data_files_is_refused(tmp_path, capsys):
     def write(seed):
         r = np.random.default_rng(seed)

@@ -345,6 +345,9 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
             raise ConfigError(f"--resume: {path} finished after {done} epochs; it cannot be extended to "
                               f"{config.epochs} (its optimiser state is gone): start a new run from it with "
                               f"--init {path}, or retrain with --force")
+        if config.epochs != done:  # the learning-rate schedule and config.json depend on it
+            raise ConfigError(f"--resume: {path} was started for {done} epochs ({state['epoch']} done); resume it "
+                              f"with --epochs {done}, or start over with --force")
         old = asdict(run.config)
         new = asdict(config)
         for cfg in (old, new):  # the same --init given as a relative or an absolute path
