@@ -78,6 +78,8 @@ CASES = {
                             "nan"], "must be a finite number"),
     "evaluate intensity inf": (["evaluate", "RUN", *EVALUATE, "--intensity", "inf"], "must be a finite number"),
     "out is an empty path": ([*TRAIN, "--out", ""], "an empty path"),
+    "evaluate limit beyond the test set": (["evaluate", "RUN", *EVALUATE, "--limit", "99999"],
+                                           "more than the 600 test images"),
     "evaluate intensity 2": (["evaluate", "RUN", *EVALUATE, "--intensity", "2"], "intensity"),
     # scan
     "scan empty defenses": ([*SCAN[:4], "--defenses", ","], "expected defense names"),

@@ -53,7 +53,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
         settings.cert_confidence = check_method(cert_method, cert_confidence)
     if certify and not (0 < radius < math.inf and 0 < sigma < math.inf):  # NaN fails too
         raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
-    data = load_dataset(config.dataset, "test", data_dir=data_dir, limit=limit, seed=seed)
+    data = _limited(load_dataset(config.dataset, "test", data_dir=data_dir), limit, seed)
     result = evaluate_model(model, data, r.trigger(), settings, transfer_model=transfer,
                             badnets_target=config.poison_target(),
                             badnets_intensity=config.train_intensity, device=dev, progress=progress, world=world)
@@ -99,9 +99,17 @@ def evaluate(target, dataset=None, *, budget=None, trigger=None, intensity: floa
                             methods=tuple(methods))
     settings.attacks()
     data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
-    data = data.balanced_subset(limit, seed)
+    data = _limited(data, limit, seed)
     torch.manual_seed(seed)
     return evaluate_model(t.model, data, trigger or t.trigger, settings, device=dev, progress=progress)
 
 
 __all__ = ["evaluate", "evaluate_run", "evaluate_model", "EvalSettings", "format_table", "PAPER_TABLE5"]
+
+
+def _limited(data, limit: int | None, seed: int):
+    """The class-balanced subset of ``limit`` test images; more than there are is an error, not
+    the whole set under another name."""
+    if limit is not None and limit > len(data):
+        raise ConfigError(f"--limit {limit} is more than the {len(data)} test images of {data.spec.name}")
+    return data.balanced_subset(limit, seed)
