@@ -212,6 +212,8 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_temporary_fil
 def test_an_unexpected_error_leaves_its_traceback_in_the_run_folder(run, tmp_path, capsys, monkeypatch):
     import advtrojan.training.loop as loop
     dst = interrupted(run, tmp_path)
+    config = json.loads((dst / "config.json").read_text())
+    (dst / "config.json").write_text(json.dumps({**config, "epochs": 2}))  # one epoch of two done
 
     def boom(*a, **k):
         raise KeyError("nobody foresaw this")
