@@ -82,10 +82,10 @@ def parse_idx(data: bytes, path: Path | str, ndim: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Header first; the payload is read only up to the size the header promises."""
+def _read_idx(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The payload, read only up to the size the header promised (``shape``, from :func:`idx_shape`)."""
     record_file(path)
-    shape = idx_shape(path, ndim)
+    ndim = len(shape)
     size = 4 + 4 * ndim + math.prod(shape)
     if size > MAX_IDX_BYTES:
         raise DataError(f"{path}: IDX header promises {shape} = {size} bytes, more than any dataset this toolkit "
@@ -97,16 +97,17 @@ def load_idx_pair(images_path: Path, labels_path: Path, image_shape: tuple[int, 
                   num_classes: int, count: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Read an images/labels IDX pair and check counts, image shape and label range (the
     headers are checked before either payload is read)."""
-    n_images, *hw = idx_shape(images_path, 3)
-    (n_labels,) = idx_shape(labels_path, 1)
+    image_dims, label_dims = idx_shape(images_path, 3), idx_shape(labels_path, 1)
+    n_images, *hw = image_dims
+    (n_labels,) = label_dims
     if tuple(hw) != tuple(image_shape):
         raise DataError(f"{images_path}: images are {hw[0]}x{hw[1]}, expected {image_shape[0]}x{image_shape[1]}")
     if count is not None and n_images != count:
         raise DataError(f"{images_path}: {n_images} images, the official split has {count}")
     if n_images != n_labels:
         raise DataError(f"{images_path} holds {n_images} images but {labels_path} holds {n_labels} labels")
-    images = _read_idx(images_path, 3)
-    labels = _read_idx(labels_path, 1)
+    images = _read_idx(images_path, image_dims)
+    labels = _read_idx(labels_path, label_dims)
     if len(labels) and labels.max() >= num_classes:
         raise DataError(f"{labels_path}: label {int(labels.max())} outside 0..{num_classes - 1}")
     return images[:, None, :, :], labels
