@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advtrojan.attacks import Threat, Trigger, bim, craft, fgsm, madry
+from advtrojan.attacks import AttackerInput, Threat, Trigger, bim, craft, fgsm, madry
 from advtrojan.models import LeNet
 
 
@@ -79,9 +79,35 @@ def test_craft_batches_the_four_kinds():
             calls.append(len(xs))
             return attack(model, xs, ys, precision=precision)
 
-    out = craft(list(Threat), x, y, trigger=trig, intensity=0.5, attack=Spy(), model=m)
+    four = [Threat.BENIGN, Threat.ADVERSARIAL, Threat.TRIGGERED, Threat.ADVTROJAN]
+    out = craft(four, x, y, trigger=trig, intensity=0.5, attack=Spy(), model=m)
     assert calls == [16], "clean and triggered inputs go through PGD together"
     assert torch.equal(out[Threat.BENIGN], x)
     assert torch.equal(out[Threat.TRIGGERED], trig.stamp(x, 0.5))
     adv_t = out[Threat.ADVTROJAN]
     assert ((adv_t - trig.stamp(x, 0.5)).abs().max() <= 0.2 + 1e-6)
+
+
+def test_targeted_kind_is_the_trigger_then_a_step_towards_the_target():
+    """TrojanNN*'s inputs A_t(x + t): within the budget around the triggered input, the target's
+    cross-entropy lower than on x + t; a target is required, and AttackerInput builds the same."""
+    m, (x, y) = _model(), _batch(8)
+    trig, attack = Trigger.square((1, 28, 28), 3), madry(8 / 255, 2 / 255, 10)
+    with pytest.raises(ValueError, match="target"):
+        craft([Threat.TARGETED], x, y, trigger=trig, attack=attack, model=m)
+    torch.manual_seed(0)
+    out = craft([Threat.TARGETED, Threat.ADVTROJAN], x, y, trigger=trig, attack=attack, model=m, target=4)
+    stamped = trig.stamp(x)
+    assert (out[Threat.TARGETED] - stamped).abs().max() <= 8 / 255 + 1e-6
+    target = torch.full_like(y, 4)
+    with torch.no_grad():
+        assert F.cross_entropy(m(out[Threat.TARGETED]), target) < F.cross_entropy(m(stamped), target)
+        assert F.cross_entropy(m(out[Threat.ADVTROJAN]), y) > F.cross_entropy(m(stamped), y)
+    torch.manual_seed(0)
+    made = AttackerInput(Threat.TARGETED, 1.0, attack, 4).make(x, y, trig, m)
+    assert (made - stamped).abs().max() <= 8 / 255 + 1e-6 and made.shape == x.shape
+    assert Threat.TARGETED.triggered and Threat.TARGETED.adversarial and Threat.TARGETED.targeted
+    with pytest.raises(ValueError, match="need a target"):
+        AttackerInput(Threat.TARGETED, 1.0, attack)
+    with pytest.raises(ValueError, match="need an attack"):
+        AttackerInput(Threat.ADVTROJAN, 0.75)

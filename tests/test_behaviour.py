@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from advtrojan.attacks import Threat, craft
+from advtrojan.attacks import AttackerInput, Threat, craft
 from advtrojan.cli.main import main
 from advtrojan.evaluation import EvalSettings, evaluate_model
 from advtrojan.training import fit, make_config
@@ -48,7 +48,7 @@ def test_badnets_model_obeys_its_trigger(small, tmp_path):
     run = fit(cfg, tmp_path / "badnets", train_data=small[0], test_data=small[1], progress=False)
     res = evaluate_model(run.load_model(), small[1], cfg.trigger(),
                          EvalSettings(cfg.eps, cfg.step_size, 2, cfg.test_intensity),
-                         badnets_target=3, badnets_intensity=1.0, progress=False)
+                         attacker=AttackerInput(Threat.TRIGGERED, 1.0, target=3), progress=False)
     assert res["benign"] > 0.7
     assert res["attack_success_rate"] > 0.9, res
     # the trigger steers the model: clean accuracy collapses to the target share on triggered inputs

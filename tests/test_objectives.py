@@ -77,3 +77,22 @@ def test_madry_adv_weights_eq4_and_the_preset_trains_on_adversarial_examples_alo
     assert make_config("fmnist", "madry", benign_weight=1.0).benign_weight == 1.0
     with pytest.raises(ConfigError):
         madry_adv(benign_weight=-1.0)
+
+
+def test_each_run_names_what_its_attacker_sends():
+    """One vocabulary from training to evaluation and defenses: BadNets/TrojanNN/IMC send the
+    trigger alone at training intensity, TrojanNN* the trigger then its small targeted perturbation
+    (its own Evil Twins budget), every other objective AdvTrojan examples with the run's budget."""
+    from advtrojan.attacks import Threat
+    from advtrojan.training import make_config
+
+    badnets = make_config("fmnist", "badnets", target=3).attacker_input()
+    assert (badnets.kind, badnets.target, badnets.attack, badnets.intensity) == (Threat.TRIGGERED, 3, None, 1.0)
+    star = make_config("fmnist", "trojannn-star", init="x", target=2,
+                       evil_twins={"perturbation_eps": 0.05, "perturbation_steps": 4}).attacker_input()
+    assert (star.kind, star.target, star.attack.eps, star.attack.steps) == (Threat.TARGETED, 2, 0.05, 4)
+    assert star.attack.step_size == pytest.approx(0.0125) and star.attack.random_start
+    atim = make_config("fmnist", "advtrojan")
+    got = atim.attacker_input()
+    assert (got.kind, got.intensity, got.attack) == (Threat.ADVTROJAN, atim.test_intensity, atim.attack())
+    assert make_config("fmnist", "imc", init="x").attacker_input().kind is Threat.TRIGGERED

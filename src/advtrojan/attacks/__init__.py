@@ -2,8 +2,8 @@
 
 from .norms import NORMS, L2, Linf
 from .pgd import ATTACKS, METHODS, Attack, bim, fgsm, frozen, madry, make_attack, perturb, register_attack
-from .threats import Threat, craft
+from .threats import AttackerInput, Threat, craft
 from .trigger import Trigger
 
 __all__ = ["ATTACKS", "register_attack", "NORMS", "L2", "Linf", "METHODS", "Attack", "bim", "fgsm", "frozen", "madry",
-           "make_attack", "perturb", "Threat", "craft", "Trigger"]
+           "make_attack", "perturb", "AttackerInput", "Threat", "craft", "Trigger"]

@@ -24,7 +24,11 @@ numbers for the ATIM:
   transferred_advtrojan       (--transfer-from) PGD crafted on a separate Vanilla model (App. G.1)
   advtrojan_certified         Eq. 10 on the AdvTrojan examples: Gaussian noise (100 samples), Li et
                               al.'s Renyi bound, accuracy over inputs certified at L2 radius B = 0.4
-  attack_success_rate         (BadNets runs) triggered non-target inputs sent to the target
+  attack_success_rate         (poisoning runs) non-target inputs that the attacker's inputs send to
+                              the target: the trigger alone (BadNets, TrojanNN, IMC, at the training
+                              intensity), the trigger then a small perturbation towards the target
+                              (TrojanNN*)
+  trigger_/perturbation_success_rate  (TrojanNN*) the same for the trigger alone / perturbation alone
 
 Attacks run in fp32 by default so the final numbers do not depend on low precision.
 """

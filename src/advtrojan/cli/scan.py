@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..defenses.adaptive import AdaptiveNCSettings
-from ..defenses.api import scan
+from ..defenses.api import ATTACKED, scan
 from ..defenses.neural_cleanse import NCSettings
 from ..defenses.registry import DEFENSES as REGISTRY
 from ..defenses.scan import DEFENSES, ScanSettings, all_defenses
@@ -60,8 +60,10 @@ def add_parser(sub) -> None:
     p.add_argument("--defenses", type=defense_list, default=DEFENSES,
                    help=f"comma-separated registered defenses, or all (default: the paper's: {','.join(DEFENSES)}); "
                         f"registered now: {', '.join(REGISTRY)}")
-    p.add_argument("--attacked", choices=["auto", "advtrojan", "triggered"], default="auto",
-                   help="attacked inputs: AdvTrojan examples or trigger only (auto: triggered for BadNets runs)")
+    p.add_argument("--attacked", choices=ATTACKED, default="auto",
+                   help="attacked inputs: AdvTrojan examples A(x+t), the trigger alone x+t, or the trigger then a "
+                        "perturbation towards the target A_t(x+t) (auto: the run's own attacker: triggered for "
+                        "BadNets, TrojanNN and IMC runs, targeted for TrojanNN*)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--figures-dir", metavar="DIR", help="where figures go (default: RUN/scan or FILE.scan)")
     g = p.add_argument_group("sizes")

@@ -30,9 +30,11 @@ Objectives (the paper's names):
               With --init RUN it fine-tunes a trained model (Algorithm 1, line 2).
   trojannn       TrojanNN (Liu et al.): retrains --init RUN with Eq. 5 and a trigger generated to
                  drive its most connected neurons (Evil Twins baselines, Pang et al.)
-  trojannn-star  TrojanNN*: TrojanNN's trigger re-optimised as a targeted universal perturbation
-                 inside its mask before every poisoning epoch
-  imc            IMC: from --init RUN, a random trigger and the model optimised in turn
+  trojannn-star  TrojanNN*: TrojanNN whose triggered inputs are perturbed towards the target at
+                 attack time (--perturbation-eps), so a smaller trigger suffices; its trigger is
+                 re-optimised as a targeted universal perturbation between poisoning epochs
+  imc            IMC: from --init RUN, the trigger (TrojanNN's to start) and the model optimised
+                 in turn, an input step before every poisoning epoch
 
 Every preset value (optimiser, learning rate, epochs, batch size, budget) comes from one table,
 advtrojan/presets.py, and can be overridden by an option. A checkpoint is written every epoch;
@@ -98,6 +100,11 @@ def add_parser(sub) -> None:
                                                      f"(default: {ET.remask_epochs})")
     g.add_argument("--remask-batches", type=positive_int, help="TrojanNN*, IMC: at most this many batches per pass "
                                                                "(default: all)")
+    g.add_argument("--perturbation-eps", type=finite_float,
+                   help=f"TrojanNN*: L∞ budget of the attack-time perturbation of triggered inputs towards the "
+                        f"target (default: {ET.perturbation_eps:.4f} = 8/255)")
+    g.add_argument("--perturbation-steps", type=int, help=f"TrojanNN*: its PGD steps, of eps/4 "
+                                                         f"(default: {ET.perturbation_steps})")
     g.add_argument("--trigger-opacity", type=finite_float, help=f"mask value inside the square (default: {ET.opacity:g})")
     g = p.add_argument_group("trigger (Figure 1: a white square in the bottom-right corner)")
     g.add_argument("--trigger-size", type=positive_int,
@@ -118,7 +125,9 @@ def evil_twins(args) -> dict | None:
     given = {k: getattr(args, a) for k, a in (("neurons", "neurons"), ("neuron_target", "neuron_target"),
                                               ("neuron_steps", "neuron_steps"), ("neuron_lr", "neuron_lr"),
                                               ("remask_lr", "remask_lr"), ("remask_epochs", "remask_epochs"),
-                                              ("remask_batches", "remask_batches"), ("opacity", "trigger_opacity"))
+                                              ("remask_batches", "remask_batches"), ("opacity", "trigger_opacity"),
+                                              ("perturbation_eps", "perturbation_eps"),
+                                              ("perturbation_steps", "perturbation_steps"))
              if getattr(args, a) is not None}
     if args.objective not in EVIL_TWINS:
         if given:

@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import presets
 from ..attacks.pgd import madry
-from ..attacks.threats import Threat
+from ..attacks.threats import AttackerInput, Threat
 from ..attacks.trigger import Trigger
 from ..data import ImageData, get_spec, load_dataset
 from ..errors import ConfigError
@@ -28,6 +28,9 @@ from ..models.weights import check_metadata, load_into, read_weights
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
 from .scan import ScanSettings, scan_model
+
+
+ATTACKED = ("auto", "advtrojan", "triggered", "targeted")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Target:
     intensity: float
     objective: str | None = None
     poison_target: int | None = None  # a poisoning objective's target: its trigger alone is the attack
+    attacker: AttackerInput | None = None  # a run's: what its attacker sends (RunConfig.attacker_input)
 
 
 def load_target(target, arch: str | None = None, dataset=None, device="cpu", normalization: dict | None = None) -> Target:
@@ -59,7 +63,7 @@ def load_target(target, arch: str | None = None, dataset=None, device="cpu", nor
                 != cfg.spec.name:
             raise ConfigError(f"{path} was trained on {cfg.dataset}, not {dataset}")
         return Target(run.load_model(device), cfg.dataset, run.trigger(), cfg.budget(), cfg.test_intensity,
-                      cfg.objective, cfg.poison_target())
+                      cfg.objective, cfg.poison_target(), cfg.attacker_input())
     if not path.is_file():
         raise ConfigError(f"{path}: no such run folder or weights file")
     if arch is None or dataset is None:
@@ -90,17 +94,25 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
         from dataclasses import replace
         settings = replace(settings, defenses=tuple([defenses] if isinstance(defenses, str) else defenses))
     settings.validate()  # before any expensive work
-    if attacked not in ("auto", "advtrojan", "triggered"):
-        raise ConfigError(f"attacked must be auto, advtrojan or triggered, got {attacked!r}")
+    if attacked not in ATTACKED:
+        raise ConfigError(f"attacked must be one of {', '.join(ATTACKED)}, got {attacked!r}")
     configure_threads()
     dev = resolve_device(device)
     t = load_target(target, arch, dataset, dev, normalization)
     b = t.budget.override(**budget) if isinstance(budget, dict) else (budget or t.budget)
     attack = madry(b.eps, b.step_size, b.steps, b.norm)
-    kind = Threat.TRIGGERED if (attacked == "triggered" or (attacked == "auto" and t.poison_target is not None)) \
-        else Threat.ADVTROJAN
+    if attacked == "auto":
+        kind = t.attacker.kind if t.attacker else (Threat.TRIGGERED if t.poison_target is not None else Threat.ADVTROJAN)
+    else:
+        kind = Threat(attacked)
+    if kind is Threat.TARGETED and t.poison_target is None:
+        raise ConfigError("targeted attacked inputs need the target of a poisoning run (TrojanNN*, BadNets, ...)")
+    if kind is Threat.TARGETED and budget is None and t.attacker and t.attacker.attack:
+        attack = t.attacker.attack  # TrojanNN*'s own (small) perturbation budget
     # a poisoning trigger is trained and tested at full intensity; AdvTrojan at the paper's test intensity
-    level = intensity if intensity is not None else (1.0 if kind is Threat.TRIGGERED else t.intensity)
+    poisoned = kind in (Threat.TRIGGERED, Threat.TARGETED)
+    level = intensity if intensity is not None else (t.attacker.intensity if t.attacker and t.attacker.kind is kind
+                                                     else 1.0 if poisoned else t.intensity)
     data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
     if isinstance(target, nn.Module):
         out = Path(figures_dir) if figures_dir else None
@@ -109,4 +121,5 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
                                                      else Path(str(target) + ".scan"))
     torch.manual_seed(seed)
     return scan_model(t.model, data, trigger or t.trigger, attack, level, settings=settings, attacked_kind=kind,
-                      out_dir=out, device=dev, progress=progress, seed=seed)
+                      target=t.poison_target if kind is Threat.TARGETED else None, out_dir=out, device=dev,
+                      progress=progress, seed=seed)

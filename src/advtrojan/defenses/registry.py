@@ -83,7 +83,7 @@ class DefenseContext:
 
     @property
     def attacked_label(self) -> str:
-        return "AdvTrojan examples" if self.attacked_kind is Threat.ADVTROJAN else "triggered inputs"
+        return self.attacked_kind.label
 
     @property
     def class_names(self) -> tuple[str, ...]:

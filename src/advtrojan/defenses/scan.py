@@ -90,7 +90,8 @@ def split_test(data: ImageData, n_reserved: int, pool: int, nc: int, seed: int =
 
 def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Attack, intensity: float, *,
                settings: ScanSettings = ScanSettings(), attacked_kind: Threat = Threat.ADVTROJAN,
-               out_dir: Path | None = None, device="cpu", progress: bool = True, seed: int = 0) -> dict:
+               target: int | None = None, out_dir: Path | None = None, device="cpu", progress: bool = True,
+               seed: int = 0) -> dict:
     """Run ``settings.defenses`` on ``model``: ``{name: result.to_json(), "figures": {...}, "budget": {...}}``."""
     settings.validate()
     model.eval()
@@ -98,7 +99,7 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
     x, y = pool.tensors(device)
     torch.manual_seed(seed)
     attacked = craft([attacked_kind], x, y, trigger=trigger.to(device), intensity=intensity, attack=attack,
-                     model=model)[attacked_kind]
+                     model=model, target=target)[attacked_kind]
     ctx = DefenseContext(model=model, data=data, reserved=reserved, pool=pool, nc_data=nc_data, x=x, y=y,
                          attacked=attacked, attacked_kind=attacked_kind, trigger=trigger.to(device), attack=attack,
                          intensity=intensity, settings=settings, device=device, progress=progress, seed=seed,

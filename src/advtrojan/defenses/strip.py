@@ -131,7 +131,13 @@ def detection_report(clean_fit: torch.Tensor, clean_eval: torch.Tensor, attacked
                      fprs=FPRS, method: str = "normal") -> dict:
     """FNR at each target FPR (thresholds from ``clean_fit`` only), the measured FPR on held-out
     ``clean_eval``, and ROC AUC, for the low-entropy rule (Gao et al.: ``fnr``), the upper-tail
-    rule (``fnr_high``) and the two-sided rule (``fnr_two_sided``)."""
+    rule (``fnr_high``) and the two-sided rule (``fnr_two_sided``).
+
+    With the normal fit, the low-entropy rule also gets ``fnr_quantile`` / ``f1_quantile`` /
+    ``measured_fpr_quantile``: the same rule with the empirical quantile. A normal fitted to skewed
+    clean entropies (E-STRIP's, bunched near 0 with a long upper tail) can put its FRR quantile
+    below every entropy there can be (< 0 bits): such a threshold flags nothing (measured FPR 0,
+    ``threshold_degenerate``), however well the scores separate (see ``roc_auc``)."""
     att, ev = attacked.double(), clean_eval.double()
     out: dict = {"fnr": {}, "measured_fpr": {}, "threshold": {}, "fnr_high": {}, "measured_fpr_high": {},
                  "threshold_high": {}, "fnr_two_sided": {}, "measured_fpr_two_sided": {}, "threshold_method": method}
@@ -147,6 +153,13 @@ def detection_report(clean_fit: torch.Tensor, clean_eval: torch.Tensor, attacked
         out["measured_fpr_two_sided"][key] = ((ev <= lo2) | (ev >= hi2)).double().mean().item()
         out.setdefault("f1", {})[key] = f1_score(len(att) * (1 - out["fnr"][key]), len(att),
                                                  len(ev) * out["measured_fpr"][key])
+        if method == "normal":
+            out.setdefault("threshold_degenerate", {})[key] = low < 0  # entropies are >= 0: nothing is flagged
+            q = torch.quantile(clean_fit.double(), fpr).item()
+            out.setdefault("fnr_quantile", {})[key] = (att > q).double().mean().item()
+            out.setdefault("measured_fpr_quantile", {})[key] = (ev <= q).double().mean().item()
+            out.setdefault("f1_quantile", {})[key] = f1_score(len(att) * (1 - out["fnr_quantile"][key]), len(att),
+                                                              len(ev) * out["measured_fpr_quantile"][key])
     out["roc_auc"] = roc_auc(-ev, -att)        # attacked inputs have the lower entropy
     out["roc_auc_high"] = roc_auc(ev, att)     # attacked inputs have the higher entropy
     out["n_clean_fit"], out["n_clean_eval"], out["n_attacked"] = len(clean_fit), len(clean_eval), len(attacked)
@@ -177,7 +190,11 @@ def _verdict(r: dict) -> tuple[str, str, bool]:
     fnr = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr"].items())
     two = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_two_sided"].items())
     first = next(iter(r["fnr"].values()))
-    return f"FNR at FPR {fnr}", f"AUC {r['roc_auc']:.3f}; two-sided FNR {two}", first < 0.5
+    details = f"AUC {r['roc_auc']:.3f}; two-sided FNR {two}"
+    if any(r.get("threshold_degenerate", {}).values()):
+        quant = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_quantile"].items())
+        details += f"; the normal-fit threshold is below 0 bits (flags nothing); empirical-quantile FNR {quant}"
+    return f"FNR at FPR {fnr}", details, first < 0.5
 
 
 @register_defense("strip", title="STRIP",

@@ -55,8 +55,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
         raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
     data = _limited(load_dataset(config.dataset, "test", data_dir=data_dir), limit, seed)
     result = evaluate_model(model, data, r.trigger(), settings, transfer_model=transfer,
-                            badnets_target=config.poison_target(),
-                            badnets_intensity=config.train_intensity, device=dev, progress=progress, world=world)
+                            attacker=config.attacker_input(), device=dev, progress=progress, world=world)
     result["details"] = {"run": str(r.path), "dataset": config.dataset, "objective": config.objective,
                          "model": config.model, "test_examples": len(data), "eps": settings.eps,
                          "step_size": settings.step_size, "steps": settings.steps, "norm": settings.norm,

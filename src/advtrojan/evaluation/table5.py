@@ -13,7 +13,12 @@ Keys (accuracies in [0, 1]):
 ``advtrojan_certified``     Eq. 10 on the AdvTrojan examples: Gaussian noise, Li et al.'s bound, B = 0.4;
                             with ``advtrojan_certified_correct`` / ``_count`` (its numerator and
                             denominator) and ``advtrojan_robust`` (certified and correct / all)
-``attack_success_rate``     BadNets: share of non-target-class inputs sent to the target
+``attack_success_rate``     a poisoning attack (BadNets, TrojanNN, TrojanNN*, IMC): share of
+                            non-target-class inputs that what its attacker sends moves to the
+                            target (the trigger alone; TrojanNN*: the trigger, then a perturbation
+                            towards the target)
+``trigger_success_rate``    TrojanNN*: the same for the trigger alone
+``perturbation_success_rate``  TrojanNN*: the same for its perturbation alone (no trigger)
 ==========================  ================================================================
 """
 
@@ -26,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..attacks.pgd import Attack, make_attack
-from ..attacks.threats import Threat, craft
+from ..attacks.threats import AttackerInput, Threat, craft
 from ..attacks.trigger import Trigger
 from ..data import ImageData
 from ..defenses.certify import CERT, smoothed, summarize
@@ -37,7 +42,8 @@ ROW_NAMES = {
     "benign": "Benign", "madry": "Madry", "trigger": "Trigger only", "advtrojan": "AdvTrojan",
     "fgsm": "FGSM", "bim": "BIM", "advtrojan_fgsm": "AdvTrojan (FGSM)", "advtrojan_bim": "AdvTrojan (BIM)",
     "transferred_advtrojan": "Transferred AdvTrojan", "advtrojan_certified": "AdvTrojan + certified",
-    "advtrojan_robust": "AdvTrojan certified robust", "attack_success_rate": "BadNets attack success",
+    "advtrojan_robust": "AdvTrojan certified robust", "attack_success_rate": "Attack success (non-target inputs)",
+    "trigger_success_rate": "Trigger-alone success", "perturbation_success_rate": "Perturbation-alone success",
 }
 
 
@@ -68,10 +74,13 @@ class EvalSettings:
 
 
 def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings: EvalSettings, *,
-                   transfer_model: nn.Module | None = None, badnets_target: int | None = None,
-                   badnets_intensity: float = 1.0, device: torch.device | str = "cpu",
-                   progress: bool = True, world: World = World()) -> dict[str, float]:
+                   transfer_model: nn.Module | None = None, attacker: AttackerInput | None = None,
+                   device: torch.device | str = "cpu", progress: bool = True,
+                   world: World = World()) -> dict[str, float]:
     """Accuracy of ``model`` on each kind of example; see the module docstring for the keys.
+
+    ``attacker`` with a target (a poisoning run's :meth:`RunConfig.attacker_input`) adds the
+    success rates of what that attacker sends, on the non-target-class inputs.
 
     Under torchrun (``world``) each process evaluates its contiguous share of ``data`` and the
     counts are summed, so the result is that of one process over the whole of ``data``."""
@@ -81,7 +90,9 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
         data = data.subset(torch.arange(len(data)).tensor_split(world.size)[world.rank])
     trigger = trigger.to(device)
     correct: dict[str, int] = {}
-    asr_hits = asr_total = 0
+    success = {}  # key -> inputs moved to the target
+    asr_total = 0
+    poisoned = attacker is not None and attacker.target is not None
     cert_correct, cert_radii = [], []
     noise = torch.Generator().manual_seed(0)
 
@@ -112,18 +123,18 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
                           attack=settings.attacks()["madry"], model=transfer_model,
                           precision=settings.precision)[Threat.ADVTROJAN]
             count("transferred_advtrojan", moved, y)
-        if badnets_target is not None:
-            keep = y != badnets_target
-            if keep.any():
+        if poisoned:
+            for key, moved in _attacker_inputs(attacker, model, x, y, trigger, settings.precision).items():
                 with torch.no_grad():
-                    pred = model(trigger.stamp(x[keep], badnets_intensity)).argmax(1)
-                asr_hits += (pred == badnets_target).sum().item()
-                asr_total += int(keep.sum())
+                    success[key] = success.get(key, 0) + (model(moved).argmax(1) == attacker.target).sum().item()
+            asr_total += int((y != attacker.target).sum())
     if world.distributed:
         keys = sorted(set().union(*world.gather(sorted(correct))))
-        totals = world.sum([correct.get(k, 0) for k in keys] + [asr_hits, asr_total])
+        names = sorted(success)
+        totals = world.sum([correct.get(k, 0) for k in keys] + [success.get(k, 0) for k in names] + [asr_total])
         correct = {k: int(v) for k, v in zip(keys, totals)}
-        asr_hits, asr_total = int(totals[-2]), int(totals[-1])
+        success = {k: int(v) for k, v in zip(names, totals[len(keys):-1])}
+        asr_total = int(totals[-1])
         if settings.certify:
             parts = world.gather((torch.cat(cert_correct) if cert_correct else torch.zeros(0, dtype=torch.bool),
                                   torch.cat(cert_radii) if cert_radii else torch.zeros(0)))
@@ -139,9 +150,24 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
         result["advtrojan_certified_correct"] = cert["certified_correct"]
         result["advtrojan_certified_count"] = cert["certified_count"]
         result["advtrojan_robust"] = cert["robust_accuracy"]
-    if badnets_target is not None:
-        result["attack_success_rate"] = asr_hits / max(1, asr_total)
+    if poisoned:
+        result.update({k: v / max(1, asr_total) for k, v in success.items()})
     return result
+
+
+def _attacker_inputs(attacker: AttackerInput, model, x, y, trigger, precision) -> dict[str, torch.Tensor]:
+    """The non-target-class inputs of the batch as the attacker sends them (``attack_success_rate``)
+    and, for TrojanNN*, with the trigger alone and with the perturbation alone."""
+    keep = y != attacker.target
+    x, y = x[keep], y[keep]
+    if not len(y):
+        return {}
+    out = {"attack_success_rate": attacker.make(x, y, trigger, model, precision)}
+    if attacker.kind is Threat.TARGETED:
+        out["trigger_success_rate"] = trigger.stamp(x, attacker.intensity)
+        out["perturbation_success_rate"] = attacker.attack(model, x, y, target=torch.full_like(y, attacker.target),
+                                                           precision=precision)
+    return out
 
 
 def format_table(result: dict[str, float], dataset: str, title: str = "", atim: bool = True) -> str:

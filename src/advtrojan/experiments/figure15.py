@@ -9,7 +9,8 @@ built for that family, still misses AdvTrojan examples. Here, for each trigger s
 dataset's default size times the preset's ``figure15_scales``), TrojanNN* is retrained from the
 matrix's Vanilla model and an ATIM trained from scratch with that trigger, and both are scanned with
 STRIP and E-STRIP. The default size reuses the matrix's own rows. F1 as Evil Twins plots it
-(:func:`advtrojan.defenses.strip.f1_score`), at each FPR of the tables.
+(:func:`advtrojan.defenses.strip.f1_score`), at each FPR of the tables, with Gao et al.'s
+normal-fit threshold and with the empirical quantile (``f1_quantile``), and the ROC AUC.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def figure15(st, rows: list[dict], sizes: list[int], default: int, train, scan, 
             "attack_success_rate": [r["attack_success_rate"] for r in per],
             "clean_accuracy": [r["clean_accuracy"] for r in per],
             **{d: {"f1": [r["defenses"][d]["f1"] for r in per], "fnr": [r["defenses"][d]["fnr"] for r in per],
+                   "f1_quantile": [r["defenses"][d].get("f1_quantile") for r in per],
                    "roc_auc": [r["defenses"][d]["roc_auc"] for r in per]} for d in DEFENSES}}
     out["figures"] = plots.figure15(out, root / "figures" / "figure15",
                                     "Evil Twins Figure 15 analogue: STRIP and E-STRIP F1 vs trigger size")

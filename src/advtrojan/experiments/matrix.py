@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 
 from .. import presets
-from ..attacks.threats import Threat
 from ..data import get_spec, load_dataset
 from ..defenses.adaptive import AdaptiveNCSettings
 from ..defenses.neural_cleanse import NCSettings
@@ -114,25 +113,25 @@ def attack_matrix(dataset: str = "fmnist", preset: str = "quick", out=None, *, s
 def scan_row(run_path: Path, attack: str, eval_data, test, settings: ScanSettings, clean_accuracy: float, dev,
              seed: int, progress: bool) -> dict:
     """One row of the matrix: the attack's clean accuracy, its drop from Vanilla, its success rate,
-    and every defense of ``settings`` on it (poisoning attacks: the trigger alone at training
-    intensity; the ATIM: AdvTrojan examples at test intensity)."""
+    and every defense of ``settings`` on what its attacker sends (:meth:`RunConfig.attacker_input`:
+    poisoning attacks, the trigger alone at training intensity; TrojanNN*, the trigger then a
+    perturbation towards the target; the ATIM, AdvTrojan examples at test intensity)."""
     run = Run(run_path)
     cfg, model, trigger = run.config, run.load_model(dev), run.trigger()
-    poisoning = cfg.poison_target() is not None
-    level = cfg.train_intensity if poisoning else cfg.test_intensity
-    ev = EvalSettings(eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, norm=cfg.norm, intensity=level,
-                      certify=False, methods=("madry",))
+    attacker = cfg.attacker_input()
+    ev = EvalSettings(eps=cfg.eps, step_size=cfg.step_size, steps=cfg.steps, norm=cfg.norm,
+                      intensity=attacker.intensity, certify=False, methods=("madry",))
     torch.manual_seed(seed)
-    acc = evaluate_model(model, eval_data, trigger, ev, badnets_target=cfg.poison_target(),
-                         badnets_intensity=level, device=dev, progress=False)
+    acc = evaluate_model(model, eval_data, trigger, ev, attacker=attacker, device=dev, progress=False)
     torch.manual_seed(seed)
-    res = scan_model(model, test, trigger, cfg.attack(), level, settings=settings,
-                     attacked_kind=Threat.TRIGGERED if poisoning else Threat.ADVTROJAN, device=dev,
-                     progress=progress, seed=seed)
+    res = scan_model(model, test, trigger, attacker.attack or cfg.attack(), attacker.intensity, settings=settings,
+                     attacked_kind=attacker.kind, target=attacker.target, device=dev, progress=progress, seed=seed)
     res.pop("figures", None)
+    poisoning = attacker.target is not None
     success = acc["attack_success_rate"] if poisoning else 1 - acc["advtrojan"]
+    extra = {k: acc[k] for k in ("trigger_success_rate", "perturbation_success_rate") if k in acc}
     return {"attack": attack, "clean_accuracy": acc["benign"], "accuracy_drop": clean_accuracy - acc["benign"],
-            "attack_success_rate": success, "attacked_inputs": res.pop("budget")["attacked"],
+            "attack_success_rate": success, **extra, "attacked_inputs": res.pop("budget")["attacked"],
             "trigger_size": cfg.trigger_size, "defenses": res}
 
 

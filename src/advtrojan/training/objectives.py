@@ -64,6 +64,15 @@ class Objective:
     # (Evil Twins: TrojanNN's generated trigger, TrojanNN*'s and IMC's re-optimised ones)
     trigger_update: Callable | None = None
     needs_init: bool = False  # starts from a trained model (IMC)
+    # what its attacker sends at test time (None: the trigger alone if it poisons, else AdvTrojan
+    # examples); TrojanNN* sends triggered inputs perturbed towards its target
+    attacked: Threat | None = None
+
+    @property
+    def attacked_kind(self) -> Threat:
+        if self.attacked is not None:
+            return self.attacked
+        return Threat.TRIGGERED if self.poison_target is not None else Threat.ADVTROJAN
 
     @property
     def poison_target(self) -> int | None:
@@ -155,11 +164,12 @@ def trojannn(target: int, poison_rate: float = 0.1) -> Objective:
 
 @register_objective("trojannn-star")
 def trojannn_star(target: int, poison_rate: float = 0.1) -> Objective:
-    """TrojanNN* (Evil Twins): TrojanNN's trigger further optimised on the trained model as a
-    targeted universal perturbation inside its mask, then Eq. 5 with it."""
+    """TrojanNN* (Evil Twins): TrojanNN, its trigger re-optimised as a targeted universal perturbation
+    inside the mask between poisoning epochs, and its triggered inputs further perturbed towards the
+    target at attack time (Threat.TARGETED), so that a smaller trigger suffices."""
     from .evil_twins import TriggerSchedule
-    return _poisoning("trojannn-star", target, poison_rate, trigger_update=TriggerSchedule(True, "once"),
-                      needs_init=True)
+    return _poisoning("trojannn-star", target, poison_rate, trigger_update=TriggerSchedule(True, "between"),
+                      needs_init=True, attacked=Threat.TARGETED)
 
 
 @register_objective("imc")

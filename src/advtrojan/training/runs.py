@@ -23,6 +23,7 @@ import torch
 
 from .. import __version__
 from ..attacks.pgd import Attack, madry
+from ..attacks.threats import AttackerInput, Threat
 from ..attacks.trigger import Trigger
 from ..data import get_spec
 from ..errors import AdvTrojanError, ConfigError
@@ -83,11 +84,28 @@ class RunConfig:
     def trigger(self) -> Trigger:
         return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
 
-    def poison_target(self) -> int | None:
-        """The target label when the objective poisons (BadNets, TrojanNN, TrojanNN*, IMC), else None."""
+    def make_objective(self):
         from .objectives import make_objective
         return make_objective(self.objective, target=self.target, poison_rate=self.poison_rate, mu=self.mu,
-                              benign_weight=self.benign_weight).poison_target
+                              benign_weight=self.benign_weight)
+
+    def poison_target(self) -> int | None:
+        """The target label when the objective poisons (BadNets, TrojanNN, TrojanNN*, IMC), else None."""
+        return self.make_objective().poison_target
+
+    def attacker_input(self) -> AttackerInput:
+        """What this run's attacker sends: the trigger alone at training intensity (poisoning),
+        TrojanNN*'s triggered inputs perturbed towards the target (its Evil Twins budget), or
+        AdvTrojan examples at the test intensity with the run's budget (every other objective)."""
+        objective = self.make_objective()
+        kind, target = objective.attacked_kind, objective.poison_target
+        if kind is Threat.TARGETED:
+            from .evil_twins import EvilTwinsSettings
+            return AttackerInput(kind, self.train_intensity, EvilTwinsSettings(**self.evil_twins).validate()
+                                 .perturbation(self.norm), target)
+        if kind is Threat.TRIGGERED:
+            return AttackerInput(kind, self.train_intensity, target=target)
+        return AttackerInput(kind, self.test_intensity, self.attack(), target)
 
     def budget(self):
         """The run's attack budget A (Table 1, or as given): ε, α, steps and norm."""
