@@ -133,6 +133,10 @@ def evil_twins(args) -> dict | None:
         if given:
             raise ConfigError(f"--{next(iter(given)).replace('_', '-')} applies to {', '.join(EVIL_TWINS)} only")
         return None
+    star_only = [k for k in ("perturbation_eps", "perturbation_steps") if k in given]
+    if star_only and args.objective != "trojannn-star":
+        raise ConfigError(f"--{star_only[0].replace('_', '-')} applies to trojannn-star only (the attack-time "
+                          f"perturbation of its triggered inputs)")
     return asdict(EvilTwinsSettings(**given).validate())
 
 
