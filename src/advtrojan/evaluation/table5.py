@@ -90,9 +90,10 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
         data = data.subset(torch.arange(len(data)).tensor_split(world.size)[world.rank])
     trigger = trigger.to(device)
     correct: dict[str, int] = {}
-    success = {}  # key -> inputs moved to the target
-    asr_total = 0
     poisoned = attacker is not None and attacker.target is not None
+    # key -> inputs moved to the target; the same keys on every process (a share may hold no non-target input)
+    success = dict.fromkeys(_success_keys(attacker.kind) if poisoned else (), 0)
+    asr_total = 0
     cert_correct, cert_radii = [], []
     noise = torch.Generator().manual_seed(0)
 
@@ -126,12 +127,12 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
         if poisoned:
             for key, moved in _attacker_inputs(attacker, model, x, y, trigger, settings.precision).items():
                 with torch.no_grad():
-                    success[key] = success.get(key, 0) + (model(moved).argmax(1) == attacker.target).sum().item()
+                    success[key] += (model(moved).argmax(1) == attacker.target).sum().item()
             asr_total += int((y != attacker.target).sum())
     if world.distributed:
         keys = sorted(set().union(*world.gather(sorted(correct))))
         names = sorted(success)
-        totals = world.sum([correct.get(k, 0) for k in keys] + [success.get(k, 0) for k in names] + [asr_total])
+        totals = world.sum([correct.get(k, 0) for k in keys] + [success[k] for k in names] + [asr_total])
         correct = {k: int(v) for k, v in zip(keys, totals)}
         success = {k: int(v) for k, v in zip(names, totals[len(keys):-1])}
         asr_total = int(totals[-1])
@@ -153,6 +154,12 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
     if poisoned:
         result.update({k: v / max(1, asr_total) for k, v in success.items()})
     return result
+
+
+def _success_keys(kind: Threat) -> tuple[str, ...]:
+    if kind is Threat.TARGETED:
+        return "attack_success_rate", "trigger_success_rate", "perturbation_success_rate"
+    return ("attack_success_rate",)
 
 
 def _attacker_inputs(attacker: AttackerInput, model, x, y, trigger, precision) -> dict[str, torch.Tensor]:
