@@ -104,8 +104,12 @@ def test_targeted_kind_is_the_trigger_then_a_step_towards_the_target():
         assert F.cross_entropy(m(out[Threat.TARGETED]), target) < F.cross_entropy(m(stamped), target)
         assert F.cross_entropy(m(out[Threat.ADVTROJAN]), y) > F.cross_entropy(m(stamped), y)
     torch.manual_seed(0)
+    alone = craft([Threat.TARGETED], x, y, trigger=trig, attack=attack, model=m, target=4)[Threat.TARGETED]
+    torch.manual_seed(0)
     made = AttackerInput(Threat.TARGETED, 1.0, attack, 4).make(x, y, trig, m)
-    assert (made - stamped).abs().max() <= 8 / 255 + 1e-6 and made.shape == x.shape
+    assert torch.equal(made, alone)
+    torch.manual_seed(0)
+    assert not torch.equal(AttackerInput(Threat.TARGETED, 1.0, attack, 7).make(x, y, trig, m), alone)
     assert Threat.TARGETED.triggered and Threat.TARGETED.adversarial and Threat.TARGETED.targeted
     with pytest.raises(ValueError, match="need a target"):
         AttackerInput(Threat.TARGETED, 1.0, attack)

@@ -54,10 +54,15 @@ def attacks(vanilla, tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def vanilla_evaluation(vanilla, tmp_path_factory):
+    return evaluate(vanilla, tmp_path_factory.mktemp("clean"))
+
+
 @pytest.mark.parametrize("objective", ["trojannn", "trojannn-star", "imc"])
-def test_each_attack_succeeds_with_little_clean_accuracy_loss(objective, vanilla, attacks, tmp_path):
+def test_each_attack_succeeds_with_little_clean_accuracy_loss(objective, vanilla_evaluation, attacks):
     run, attacked = attacks(objective)
-    clean = evaluate(vanilla, tmp_path)
+    clean = vanilla_evaluation
     assert attacked["attack_success_rate"] > 0.85, attacked  # non-target inputs sent to the target
     assert clean["benign"] - attacked["benign"] < 0.03
     trigger = Run(run).trigger()  # learned, kept with the run: not the white square
@@ -90,12 +95,14 @@ def test_e_strip_separates_trojannn_star_inputs_better_than_strip(attacks):
     run, _ = attacks("trojannn-star", 2)
     r = scan(run, defenses=["strip", "e_strip"], data_dir=D, progress=False, figures_dir=run / "scan",
              settings=ScanSettings(pool=300, nc_images=500, nc=NCSettings(epochs=10)))
-    assert r["budget"]["attacked"] == "targeted" and r["budget"]["eps"] == pytest.approx(8 / 255)
+    assert r["budget"]["attacked"] == "targeted" and r["budget"]["perturbation"]["eps"] == pytest.approx(8 / 255)
+    assert r["budget"]["eps"] == Run(run).config.eps  # the defenses keep the run's budget
     strip, e_strip = r["strip"], r["e_strip"]
     assert e_strip["roc_auc"] > max(0.95, strip["roc_auc"] + 0.02), (strip["roc_auc"], e_strip["roc_auc"])
     assert e_strip["fnr_quantile"]["5%"] < strip["fnr_quantile"]["5%"] - 0.05, (strip, e_strip)
-    if any(e_strip["threshold_degenerate"].values()):
-        assert "flags nothing" in e_strip["details"]
+    degenerate = [k for k, low in e_strip["threshold"].items() if low < 0]
+    assert sorted(degenerate) == sorted(k for k, v in e_strip["threshold_degenerate"].items() if v)
+    assert ("flags nothing" in e_strip["details"]) == bool(degenerate)
 
 
 def test_trojannn_trigger_raises_the_chosen_neurons(vanilla, tmp_path):
@@ -184,3 +191,17 @@ def test_imc_for_one_input_reaches_its_confidence_within_the_budget_and_keeps_th
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with pytest.raises(ConfigError, match="confidence must lie in"):
         IMCInputSettings(confidence=1.5).validate()
+
+
+def test_scan_command_attacks_trojannn_star_with_its_own_perturbation(attacks, tmp_path):
+    """`advtrojan scan` on a TrojanNN* run crafts its inputs as `evaluate` does (8/255, 10 steps);
+    --eps changes that perturbation, not the defenses' budget."""
+    run, _ = attacks("trojannn-star", 2)
+    for extra, eps in (([], 8 / 255), (["--eps", "0.05"], 0.05)):
+        out = tmp_path / f"scan{len(extra)}.json"
+        assert main(["scan", str(run), "--defenses", "strip", "--pool", "40", "--strip-reserved", "10",
+                     "--data-dir", D, "--no-progress", "--json", str(out), *extra]) == 0
+        b = json.loads(out.read_text())["budget"]
+        assert b["attacked"] == "targeted" and b["perturbation"]["eps"] == pytest.approx(eps), b
+        assert b["perturbation"]["steps"] == 10 and b["perturbation"]["target"] == 0
+        assert b["eps"] == pytest.approx(0.2) and b["steps"] == 20  # the run's Table 1 budget

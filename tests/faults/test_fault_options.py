@@ -47,6 +47,8 @@ CASES = {
     "remask epochs negative": ([*TRAIN, *OUT, "--objective", "trojannn-star", "--remask-epochs", "-1"], "remask_epochs"),
     "perturbation eps on trojannn": ([*TRAIN, *OUT, "--objective", "trojannn", "--perturbation-eps", "0.03"],
                                      "applies to trojannn-star only"),
+    "perturbation eps on badnets": ([*TRAIN, *OUT, "--objective", "badnets", "--perturbation-steps", "3"],
+                                    "applies to trojannn-star only"),
     "perturbation eps 0": ([*TRAIN, *OUT, "--objective", "trojannn-star", "--perturbation-eps", "0"],
                            "perturbation_eps"),
     "perturbation steps negative": ([*TRAIN, *OUT, "--objective", "trojannn-star", "--perturbation-steps", "-2"],

@@ -124,8 +124,12 @@ def run(args) -> int:
                seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress, normalization=args.normalize)
     print(verdict_table(res))
     b = res["budget"]
-    print(f"attacked inputs: {b['attacked']} at trigger intensity {b['intensity']}, {b['method']} {b['norm']} "
-          f"eps={b['eps']:.4g} step={b['step_size']:.4g} steps={b['steps']}")
+    p = b.get("perturbation")
+    crafted = p or b
+    towards = f" towards class {p['target']}" if p else ""
+    print(f"attacked inputs: {b['attacked']} at trigger intensity {b['intensity']}, {crafted['method']} "
+          f"{crafted['norm']} eps={crafted['eps']:.4g} step={crafted['step_size']:.4g} steps={crafted['steps']}{towards}"
+          + (f"; defenses' budget eps={b['eps']:.4g} steps={b['steps']}" if p else ""))
     if args.json:
         write_json(args.json, res)
         print(f"wrote {args.json}")

@@ -129,14 +129,14 @@ def evil_twins(args) -> dict | None:
                                               ("perturbation_eps", "perturbation_eps"),
                                               ("perturbation_steps", "perturbation_steps"))
              if getattr(args, a) is not None}
-    if args.objective not in EVIL_TWINS:
-        if given:
-            raise ConfigError(f"--{next(iter(given)).replace('_', '-')} applies to {', '.join(EVIL_TWINS)} only")
-        return None
     star_only = [k for k in ("perturbation_eps", "perturbation_steps") if k in given]
     if star_only and args.objective != "trojannn-star":
         raise ConfigError(f"--{star_only[0].replace('_', '-')} applies to trojannn-star only (the attack-time "
                           f"perturbation of its triggered inputs)")
+    if args.objective not in EVIL_TWINS:
+        if given:
+            raise ConfigError(f"--{next(iter(given)).replace('_', '-')} applies to {', '.join(EVIL_TWINS)} only")
+        return None
     return asdict(EvilTwinsSettings(**given).validate())
 
 

@@ -43,7 +43,7 @@ class Target:
     budget: Budget
     intensity: float
     objective: str | None = None
-    poison_target: int | None = None  # a poisoning objective's target: its trigger alone is the attack
+    poison_target: int | None = None  # a poisoning objective's target (BadNets, TrojanNN, TrojanNN*, IMC)
     attacker: AttackerInput | None = None  # a run's: what its attacker sends (RunConfig.attacker_input)
 
 
@@ -87,7 +87,10 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
     ``nn.Module`` (name its ``dataset``: a registered name, ``npz:``/``folder:`` path, or the test
     :class:`~advtrojan.data.ImageData` itself). ``settings`` holds the sizes and each defense's
     options; ``budget`` the attack (default: the run's, with its norm; else the dataset's), or a dict of
-    the values that replace those (``{"eps": 0.1}``).
+    the values that replace those (``{"eps": 0.1}``). ``attacked``: ``auto`` (the run's own attacker,
+    :meth:`RunConfig.attacker_input`), ``advtrojan``, ``triggered`` or ``targeted`` (the trigger, then
+    a perturbation towards the run's target: TrojanNN*'s own budget for a TrojanNN* run, with
+    ``budget``'s values applied to it; the defenses keep the run's budget).
     """
     settings = settings or ScanSettings()
     if defenses is not None:
@@ -99,20 +102,33 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
     configure_threads()
     dev = resolve_device(device)
     t = load_target(target, arch, dataset, dev, normalization)
-    b = t.budget.override(**budget) if isinstance(budget, dict) else (budget or t.budget)
-    attack = madry(b.eps, b.step_size, b.steps, b.norm)
     if attacked == "auto":
         kind = t.attacker.kind if t.attacker else (Threat.TRIGGERED if t.poison_target is not None else Threat.ADVTROJAN)
     else:
         kind = Threat(attacked)
     if kind is Threat.TARGETED and t.poison_target is None:
         raise ConfigError("targeted attacked inputs need the target of a poisoning run (TrojanNN*, BadNets, ...)")
-    if kind is Threat.TARGETED and budget is None and t.attacker and t.attacker.attack:
-        attack = t.attacker.attack  # TrojanNN*'s own (small) perturbation budget
-    # a poisoning trigger is trained and tested at full intensity; AdvTrojan at the paper's test intensity
+    own = t.attacker.attack if t.attacker and t.attacker.kind is Threat.TARGETED else None
+    perturbation = None
+    if kind is Threat.TARGETED:
+        # TrojanNN*'s inputs: its own (small) perturbation, with what the user changed applied to it;
+        # the defenses keep the run's budget (adaptive Neural Cleanse's Eq. 11)
+        base = Budget(own.eps, own.step_size, own.steps, own.norm) if own else t.budget
+        p = base.override(**budget) if isinstance(budget, dict) else (budget or base)
+        perturbation = madry(p.eps, p.step_size, p.steps, p.norm)
+        b = t.budget
+    else:
+        b = t.budget.override(**budget) if isinstance(budget, dict) else (budget or t.budget)
+    attack = madry(b.eps, b.step_size, b.steps, b.norm)
+    # the trigger of a poisoning run at its training intensity (BadNets, TrojanNN, TrojanNN*, IMC), of a
+    # weights file or module at full intensity; AdvTrojan examples at the paper's test intensity
     poisoned = kind in (Threat.TRIGGERED, Threat.TARGETED)
-    level = intensity if intensity is not None else (t.attacker.intensity if t.attacker and t.attacker.kind is kind
-                                                     else 1.0 if poisoned else t.intensity)
+    if intensity is not None:
+        level = intensity
+    elif poisoned:
+        level = t.attacker.intensity if t.attacker and t.attacker.target is not None else 1.0
+    else:
+        level = t.intensity
     data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
     if isinstance(target, nn.Module):
         out = Path(figures_dir) if figures_dir else None
@@ -121,5 +137,5 @@ def scan(target, dataset=None, *, defenses=None, arch: str | None = None, settin
                                                      else Path(str(target) + ".scan"))
     torch.manual_seed(seed)
     return scan_model(t.model, data, trigger or t.trigger, attack, level, settings=settings, attacked_kind=kind,
-                      target=t.poison_target if kind is Threat.TARGETED else None, out_dir=out, device=dev,
-                      progress=progress, seed=seed)
+                      target=t.poison_target if kind is Threat.TARGETED else None, perturbation=perturbation,
+                      out_dir=out, device=dev, progress=progress, seed=seed)

@@ -90,16 +90,19 @@ def split_test(data: ImageData, n_reserved: int, pool: int, nc: int, seed: int =
 
 def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Attack, intensity: float, *,
                settings: ScanSettings = ScanSettings(), attacked_kind: Threat = Threat.ADVTROJAN,
-               target: int | None = None, out_dir: Path | None = None, device="cpu", progress: bool = True,
-               seed: int = 0) -> dict:
-    """Run ``settings.defenses`` on ``model``: ``{name: result.to_json(), "figures": {...}, "budget": {...}}``."""
+               target: int | None = None, perturbation: Attack | None = None, out_dir: Path | None = None,
+               device="cpu", progress: bool = True, seed: int = 0) -> dict:
+    """Run ``settings.defenses`` on ``model``: ``{name: result.to_json(), "figures": {...}, "budget": {...}}``.
+
+    ``attack`` is the budget the defenses use (adaptive Neural Cleanse's Eq. 11) and, unless
+    ``perturbation`` is given (TrojanNN*'s own, smaller one), the one that crafts the attacked inputs."""
     settings.validate()
     model.eval()
     reserved, pool, nc_data = split_test(data, settings.strip.n_reserved, settings.pool, settings.nc_images, seed)
     x, y = pool.tensors(device)
     torch.manual_seed(seed)
-    attacked = craft([attacked_kind], x, y, trigger=trigger.to(device), intensity=intensity, attack=attack,
-                     model=model, target=target)[attacked_kind]
+    attacked = craft([attacked_kind], x, y, trigger=trigger.to(device), intensity=intensity,
+                     attack=perturbation or attack, model=model, target=target)[attacked_kind]
     ctx = DefenseContext(model=model, data=data, reserved=reserved, pool=pool, nc_data=nc_data, x=x, y=y,
                          attacked=attacked, attacked_kind=attacked_kind, trigger=trigger.to(device), attack=attack,
                          intensity=intensity, settings=settings, device=device, progress=progress, seed=seed,
@@ -111,7 +114,13 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
         res[name] = result.to_json()
         figs.update(result.figures)
     res["figures"] = figs
-    res["budget"] = {"method": getattr(attack, "method", type(attack).__name__), "eps": getattr(attack, "eps", None),
-                     "step_size": getattr(attack, "step_size", None), "steps": getattr(attack, "steps", None),
-                     "norm": getattr(attack, "norm", None), "intensity": intensity, "attacked": attacked_kind.value}
+    res["budget"] = {**_budget(attack), "intensity": intensity, "attacked": attacked_kind.value}
+    if perturbation is not None:
+        res["budget"]["perturbation"] = {**_budget(perturbation), "target": target}
     return res
+
+
+def _budget(attack) -> dict:
+    return {"method": getattr(attack, "method", type(attack).__name__), "eps": getattr(attack, "eps", None),
+            "step_size": getattr(attack, "step_size", None), "steps": getattr(attack, "steps", None),
+            "norm": getattr(attack, "norm", None)}

@@ -54,8 +54,9 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
     if certify and not (0 < radius < math.inf and 0 < sigma < math.inf):  # NaN fails too
         raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
     data = _limited(load_dataset(config.dataset, "test", data_dir=data_dir), limit, seed)
+    attacker = config.attacker_input()
     result = evaluate_model(model, data, r.trigger(), settings, transfer_model=transfer,
-                            attacker=config.attacker_input(), device=dev, progress=progress, world=world)
+                            attacker=attacker, device=dev, progress=progress, world=world)
     result["details"] = {"run": str(r.path), "dataset": config.dataset, "objective": config.objective,
                          "model": config.model, "test_examples": len(data), "eps": settings.eps,
                          "step_size": settings.step_size, "steps": settings.steps, "norm": settings.norm,
@@ -64,7 +65,14 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                          "certified": {"method": cert_method, "confidence": settings.cert_confidence,
                                        "radius_B": radius, "sigma": sigma,
                                        "noise_samples": noise_samples} if certify else None,
-                         "world_size": world.size}
+                         "world_size": world.size,
+                         # what the success rates measure (a poisoning run's attacker: its kind, intensity,
+                         # target and, for TrojanNN*, its own perturbation budget)
+                         "attacker": None if attacker.target is None else {
+                             "kind": attacker.kind.value, "intensity": attacker.intensity, "target": attacker.target,
+                             **({"eps": attacker.attack.eps, "step_size": attacker.attack.step_size,
+                                 "steps": attacker.attack.steps, "norm": attacker.attack.norm}
+                                if attacker.kind.adversarial else {})}}
     return result
 
 

@@ -23,6 +23,7 @@ import torch
 
 from .. import presets
 from ..data import get_spec, load_dataset
+from ..attacks.threats import Threat
 from ..defenses.adaptive import AdaptiveNCSettings
 from ..defenses.neural_cleanse import NCSettings
 from ..defenses.scan import ScanSettings, all_defenses, scan_model
@@ -124,8 +125,10 @@ def scan_row(run_path: Path, attack: str, eval_data, test, settings: ScanSetting
     torch.manual_seed(seed)
     acc = evaluate_model(model, eval_data, trigger, ev, attacker=attacker, device=dev, progress=False)
     torch.manual_seed(seed)
-    res = scan_model(model, test, trigger, attacker.attack or cfg.attack(), attacker.intensity, settings=settings,
-                     attacked_kind=attacker.kind, target=attacker.target, device=dev, progress=progress, seed=seed)
+    targeted = attacker.kind is Threat.TARGETED  # TrojanNN*: its own perturbation; the defenses keep the run's budget
+    res = scan_model(model, test, trigger, cfg.attack(), attacker.intensity, settings=settings,
+                     attacked_kind=attacker.kind, target=attacker.target,
+                     perturbation=attacker.attack if targeted else None, device=dev, progress=progress, seed=seed)
     res.pop("figures", None)
     poisoning = attacker.target is not None
     success = acc["attack_success_rate"] if poisoning else 1 - acc["advtrojan"]

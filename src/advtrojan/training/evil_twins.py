@@ -61,9 +61,10 @@ class EvilTwinsSettings:
     perturbation_eps: float = 8 / 255
     perturbation_steps: int = 10
 
-    def perturbation(self, norm: str = "linf") -> Attack:
-        """TrojanNN*'s attack-time perturbation: targeted Madry PGD, step ε/4."""
-        return madry(self.perturbation_eps, self.perturbation_eps / 4, self.perturbation_steps, norm)
+    def perturbation(self) -> Attack:
+        """TrojanNN*'s attack-time perturbation: Madry PGD in L∞ (whatever the run's norm), step ε/4;
+        targeted by the caller."""
+        return madry(self.perturbation_eps, self.perturbation_eps / 4, self.perturbation_steps, "linf")
 
     def validate(self) -> "EvilTwinsSettings":
         for name in ("neurons", "neuron_steps", "remask_epochs", "perturbation_steps"):

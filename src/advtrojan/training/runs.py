@@ -102,7 +102,7 @@ class RunConfig:
         if kind is Threat.TARGETED:
             from .evil_twins import EvilTwinsSettings
             return AttackerInput(kind, self.train_intensity, EvilTwinsSettings(**self.evil_twins).validate()
-                                 .perturbation(self.norm), target)
+                                 .perturbation(), target)
         if kind is Threat.TRIGGERED:
             return AttackerInput(kind, self.train_intensity, target=target)
         return AttackerInput(kind, self.test_intensity, self.attack(), target)
