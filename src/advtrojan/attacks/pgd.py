@@ -132,6 +132,13 @@ def madry(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attac
     return Attack(eps, step_size, steps, random_start=True, norm=norm, method="madry")
 
 
+def budget_json(attack) -> dict:
+    """An attack's budget as reports record it; a plug-in attack may lack some of the fields."""
+    return {"method": getattr(attack, "method", type(attack).__name__), "eps": getattr(attack, "eps", None),
+            "step_size": getattr(attack, "step_size", None), "steps": getattr(attack, "steps", None),
+            "norm": getattr(attack, "norm", None)}
+
+
 def make_attack(method: str, eps: float, step_size: float, steps: int, norm: str = "linf"):
     """The registered attack ``method`` (fgsm, bim, madry or a plug-in's) at this budget."""
     return call_with(ATTACKS.get(method), eps=eps, step_size=step_size, steps=steps, norm=norm)

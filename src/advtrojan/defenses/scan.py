@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..attacks.pgd import Attack
+from ..attacks.pgd import Attack, budget_json
 from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
 from ..data import ImageData
@@ -114,13 +114,7 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
         res[name] = result.to_json()
         figs.update(result.figures)
     res["figures"] = figs
-    res["budget"] = {**_budget(attack), "intensity": intensity, "attacked": attacked_kind.value}
+    res["budget"] = {**budget_json(attack), "intensity": intensity, "attacked": attacked_kind.value}
     if perturbation is not None:
-        res["budget"]["perturbation"] = {**_budget(perturbation), "target": target}
+        res["budget"]["perturbation"] = {**budget_json(perturbation), "target": target}
     return res
-
-
-def _budget(attack) -> dict:
-    return {"method": getattr(attack, "method", type(attack).__name__), "eps": getattr(attack, "eps", None),
-            "step_size": getattr(attack, "step_size", None), "steps": getattr(attack, "steps", None),
-            "norm": getattr(attack, "norm", None)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..attacks.pgd import budget_json
 from ..data import load_dataset
 from ..errors import ConfigError
 from ..training.runs import Run
@@ -70,9 +71,7 @@ def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, ep
                          # target and, for TrojanNN*, its own perturbation budget)
                          "attacker": None if attacker.target is None else {
                              "kind": attacker.kind.value, "intensity": attacker.intensity, "target": attacker.target,
-                             **({"eps": attacker.attack.eps, "step_size": attacker.attack.step_size,
-                                 "steps": attacker.attack.steps, "norm": attacker.attack.norm}
-                                if attacker.kind.adversarial else {})}}
+                             **(budget_json(attacker.attack) if attacker.kind.adversarial else {})}}
     return result
 
 

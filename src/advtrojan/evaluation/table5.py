@@ -169,12 +169,11 @@ def _attacker_inputs(attacker: AttackerInput, model, x, y, trigger, precision) -
     x, y = x[keep], y[keep]
     if not len(y):
         return {}
-    out = {"attack_success_rate": attacker.make(x, y, trigger, model, precision)}
+    inputs = [attacker.make(x, y, trigger, model, precision)]
     if attacker.kind is Threat.TARGETED:
-        out["trigger_success_rate"] = trigger.stamp(x, attacker.intensity)
-        out["perturbation_success_rate"] = attacker.attack(model, x, y, target=torch.full_like(y, attacker.target),
-                                                           precision=precision)
-    return out
+        inputs += [trigger.stamp(x, attacker.intensity),
+                   attacker.attack(model, x, y, target=torch.full_like(y, attacker.target), precision=precision)]
+    return dict(zip(_success_keys(attacker.kind), inputs, strict=True))
 
 
 def format_table(result: dict[str, float], dataset: str, title: str = "", atim: bool = True) -> str:

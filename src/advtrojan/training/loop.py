@@ -27,7 +27,7 @@ from ..data.provenance import fingerprint
 from ..utils.io import append_jsonl, check_writable, write_text
 from ..models.weights import check_metadata, load_into, read_weights
 from .checkpoint import Checkpointer
-from .objectives import Objective, make_objective
+from .objectives import Objective
 from ..attacks.trigger import Trigger
 from .runs import CHECKPOINT, METRICS, TRIGGER, WEIGHTS, Run, RunConfig, prepare_run_dir, run_lock
 
@@ -159,8 +159,7 @@ def fit(config: RunConfig, out: str | Path, *, device: str = "auto", data_dir=No
     dev = resolve_device(device)
     if world.distributed:
         config = replace(config, world_size=world.size)
-    objective = make_objective(config.objective, target=config.target, poison_rate=config.poison_rate, mu=config.mu,
-                               benign_weight=config.benign_weight)
+    objective = config.make_objective()
     if not 0 <= config.target < config.spec.num_classes:
         raise ConfigError(f"target label {config.target} outside 0..{config.spec.num_classes - 1}")
     check_writable(out, "--out", folder=True)

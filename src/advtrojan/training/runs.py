@@ -85,6 +85,7 @@ class RunConfig:
         return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
 
     def make_objective(self):
+        """The run's objective (Eqs. 4, 5, 9 or an Evil Twins one) with its parameters."""
         from .objectives import make_objective
         return make_objective(self.objective, target=self.target, poison_rate=self.poison_rate, mu=self.mu,
                               benign_weight=self.benign_weight)
