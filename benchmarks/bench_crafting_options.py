@@ -5,7 +5,10 @@ Each variant is Madry PGD-20 (ε 0.2, α 0.02) in bf16 on LeNet over one AdvTroj
 ``--repeats``. What is compared:
 
 - ``advtrojan``: :func:`advtrojan.attacks.pgd.perturb` as the training loop runs it (LeNet asks
-  for channels-last memory; weights cast to bf16 once per call).
+  for channels-last memory, its second convolution's output goes back to NCHW before the ReLU and
+  the flatten; weights cast to bf16 once per call).
+- ``channels-last throughout``: LeNet as it was before, the ReLU after the second convolution
+  backpropagating a gradient in NCHW order (the flatten's) through a channels-last output.
 - ``contiguous (NCHW)``: the same on a model left in the default memory format.
 - ``torch.func.grad`` eager / compiled: one PGD step as ``torch.func.grad`` of the loss with the
   sign step and projection, then the same under ``torch.compile`` (inductor, CPU, static shapes).
@@ -29,6 +32,14 @@ from advtrojan.models import LeNet
 from common import interleaved, report
 
 
+class ChannelsLastLeNet(LeNet):
+    """LeNet as before issue 9: channels-last up to the flatten."""
+
+    def features(self, x):
+        x = torch.relu(self.conv1(x))
+        return torch.relu(self.conv2(x)).flatten(1)
+
+
 class SpaceToDepthLeNet(LeNet):
     """LeNet whose first convolution runs as pixel-unshuffle + a stride-1 3×3 convolution."""
 
@@ -38,7 +49,7 @@ class SpaceToDepthLeNet(LeNet):
         w = w.view(32, c, 3, 2, 3, 2).permute(0, 1, 3, 5, 2, 4).reshape(32, c * 4, 3, 3)
         x = F.conv2d(F.pixel_unshuffle(F.pad(x, (2, 2, 2, 2)), 2), w, self.conv1.bias)
         x = torch.relu(x)
-        return torch.relu(self.conv2(x)).flatten(1)
+        return torch.relu(self.conv2(x).contiguous()).flatten(1)
 
 
 def func_grad_pgd(model, eps=0.2, alpha=0.02, steps=20, compiled=False):
@@ -79,6 +90,8 @@ def main():
     base = LeNet()
     cl = LeNet().to(memory_format=torch.channels_last)
     cl.load_state_dict(base.state_dict())
+    old = ChannelsLastLeNet().to(memory_format=torch.channels_last)
+    old.load_state_dict(base.state_dict())
     s2d = SpaceToDepthLeNet()
     s2d.load_state_dict(base.state_dict())
     x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
@@ -89,6 +102,7 @@ def main():
     print(f"space-to-depth LeNet vs LeNet, fp32 logits: max |difference| {gap:.2e}")
     times = interleaved({
         "advtrojan": lambda: attack(cl, x, y, precision="bf16"),
+        "channels-last throughout": lambda: attack(old, x, y, precision="bf16"),
         "contiguous (NCHW)": lambda: attack(base, x, y, precision="bf16"),
         "torch.func.grad, eager": lambda: eager(x, y),
         "torch.func.grad, torch.compile": lambda: compiled(x, y),

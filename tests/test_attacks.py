@@ -115,3 +115,18 @@ def test_targeted_kind_is_the_trigger_then_a_step_towards_the_target():
         AttackerInput(Threat.TARGETED, 1.0, attack)
     with pytest.raises(ValueError, match="need an attack"):
         AttackerInput(Threat.ADVTROJAN, 0.75)
+
+
+def test_budget_sweep_keeps_the_datasets_step_ratio(monkeypatch):
+    """Figures 8-9: every ε of the sweep uses Table 1's α/ε of the dataset (1/4 on CIFAR-10, not a
+    fixed 1/10), so the sweep's last point is the Table 1 attack itself."""
+    from advtrojan.experiments import sweeps
+    calls, real = [], sweeps.make_attack
+    monkeypatch.setattr(sweeps, "make_attack", lambda m, e, a, s: calls.append((m, e, a, s)) or real(m, e, a, s))
+    torch.manual_seed(0)
+    x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    out = sweeps.budget_sweep(LeNet().eval(), x, y, Trigger.square((1, 28, 28)), 1.0, eps=8 / 255, steps=2,
+                              step_size=2 / 255, points=2, methods=("bim",), progress=False)
+    assert [c[1] for c in calls] == pytest.approx([0, 4 / 255, 8 / 255])
+    assert [c[2] for c in calls] == pytest.approx([0, 1 / 255, 2 / 255])
+    assert out["step_ratio"] == pytest.approx(0.25) and len(out["methods"]["bim"]["advtrojan"]) == 3

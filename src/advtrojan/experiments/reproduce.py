@@ -214,7 +214,7 @@ def reproduce(dataset: str = "fmnist", preset: str = "quick", out: str | Path | 
     def sweep_budget():
         torch.manual_seed(seed)
         return {"result": budget_sweep(models[main_atim], sx, sy, trig, cfg.test_intensity, cfg.eps, cfg.steps,
-                                       progress=progress)}
+                                       cfg.step_size, progress=progress)}
 
     st.run("sweep_iterations", sweep_iter)
     st.run("sweep_budget", sweep_budget)

@@ -2,7 +2,8 @@
 
 - Figure 7 (G.2): Madry PGD with each number of iterations, at the Table 1 ε and α.
 - Figures 8 and 9 (G.3, G.4): the perturbation size ε from 0 to the Table 1 budget in 10 equal
-  steps, for FGSM, BIM and Madry (α = ε/10, Table 1's ratio; the Table 1 number of steps),
+  steps, for FGSM, BIM and Madry (α keeps Table 1's ratio α/ε for the dataset, 1/10 on MNIST and
+  Fashion-MNIST, 1/4 on CIFAR-10; the Table 1 number of steps),
   each on clean inputs (FGSM-/BIM-/Madry-Exps) and on triggered ones (AdvTrojan-FGSM/-BIM/
   -Madry). Figure 8 is the Madry pair of this one sweep.
 """
@@ -46,9 +47,10 @@ def iteration_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, 
 
 
 def budget_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps: float, steps: int,
-                 points: int = 10, methods=METHODS, precision: str = "fp32", batch_size: int = 500,
-                 progress: bool = True) -> dict:
+                 step_size: float, points: int = 10, methods=METHODS, precision: str = "fp32",
+                 batch_size: int = 500, progress: bool = True) -> dict:
     """Figures 8-9: accuracy at ε = 0, ε/points, …, ε for each method, without and with the trigger.
+    Each budget e uses α = e · step_size/eps (Table 1's ratio), so the last point is Table 1's attack.
 
     Returns ``{"eps": [...], "steps": n, "examples": N, "methods": {m: {"without_trigger": [...],
     "advtrojan": [...]}}}`` plus, for Figure 8, ``madry`` and ``advtrojan`` (the Madry pair).
@@ -57,11 +59,12 @@ def budget_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps
     curves = {m: {"without_trigger": [], "advtrojan": []} for m in methods}
     for m in methods:
         for e in tqdm(budgets, desc=f"sweep: budget ({m})", disable=not progress):
-            attack = make_attack(m, e, e / 10, steps)
+            attack = make_attack(m, e, e * step_size / eps if eps > 0 else 0.0, steps)
             clean, trojan = _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size)
             curves[m]["without_trigger"].append(clean)
             curves[m]["advtrojan"].append(trojan)
-    out = {"eps": budgets, "steps": steps, "examples": len(y), "methods": curves}
+    out = {"eps": budgets, "steps": steps, "step_ratio": step_size / eps if eps > 0 else None,
+           "examples": len(y), "methods": curves}
     if "madry" in curves:
         out["madry"], out["advtrojan"] = curves["madry"]["without_trigger"], curves["madry"]["advtrojan"]
     return out

@@ -30,7 +30,11 @@ class LeNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature vector after the convolution layers (Appendix D, Figure 6)."""
         x = torch.relu(self.conv1(x))
-        x = torch.relu(self.conv2(x))
+        # the flatten below copies a channels-last tensor into NCHW order, so its gradient comes back
+        # NCHW; leaving conv2 in NCHW order keeps the ReLU's forward and backward in one layout (its
+        # mixed-layout backward is a slow path: measured 1.11-1.15x faster PGD crafting,
+        # benchmarks/bench_crafting_options.py); the values are the same
+        x = torch.relu(self.conv2(x).contiguous())
         return x.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
