@@ -81,6 +81,47 @@ def test_report_header_reads_as_prose(results):
     page = (results / "report.html").read_text()
     assert "{'" not in page and "'}" not in page  # no Python dicts
     assert "Vanilla 1,000" in page and "torch " in page and "docs/protocol.md" in page
+    # the protocol document travels with the report, and the report links to it
+    assert 'href="protocol.md"' in page and (results / "protocol.md").read_text().startswith("#")
+    assert "Which setting gives the paper" in page and "settings; " in page
+
+
+def test_figure9_claim_is_checked_part_by_part():
+    """Figure 9's claim on hand-built curves: every part holds, then each one broken alone."""
+    from advtrojan.report.checks import figure9_parts
+    eps = [0.0, 0.1, 0.2, 0.3]
+
+    def sweep(fgsm=(0.9, 0.4, 0.3, 0.5), bim=(0.9, 0.3, 0.1, 0.0), clean=(0.8, 0.75, 0.7, 0.65)):
+        return {"eps": eps, "methods": {
+            "fgsm": {"without_trigger": list(clean), "advtrojan": list(fgsm)},
+            "bim": {"without_trigger": list(clean), "advtrojan": list(bim)},
+            "madry": {"without_trigger": list(clean), "advtrojan": list(bim)}}}
+
+    assert all(figure9_parts(sweep(), 0.05).values())  # ε = 0 (trigger alone, 0.9 > 0.8) is left out
+    assert not figure9_parts(sweep(fgsm=(0.9, 0.4, 0.3, 0.2)), 0.05)["FGSM U-shaped"]  # monotone
+    assert not figure9_parts(sweep(bim=(0.9, 0.8, 0.1, 0.0)), 0.05)["below at every size"]
+    assert not figure9_parts(sweep(fgsm=(0.9, 0.4, 0.3, 0.62)), 0.05)["far below at the full budget"]
+    broken = sweep()
+    broken["methods"]["madry"]["advtrojan"] = [0.9, 0.3, 0.3, 0.2]
+    assert not figure9_parts(broken, 0.05)["BIM and Madry agree"]
+
+
+def test_which_certification_setting_explains_zero_of_zero():
+    """A setting that cannot certify B at its σ (every noisy copy agreeing is not enough) is named
+    as 0 of 0 by construction; one with certified inputs by their counts."""
+    from advtrojan.defenses.certify import best_radius
+    from advtrojan.report.build import _which_certification
+    assert best_radius(0.25, "li", 0.999) < 0.4 < best_radius(0.5, "li", 0.999)
+    rows = [{"sigma": 0.25, "method": "li", "confidence": 0.999, "certified_accuracy": 0.0, "certified_correct": 0,
+             "certified_count": 0},
+            {"sigma": 0.5, "method": "li", "confidence": 0.999, "certified_accuracy": 0.01, "certified_correct": 1,
+             "certified_count": 100},
+            {"sigma": 0.5, "method": "cohen", "confidence": 0.999, "certified_accuracy": 0.5, "certified_correct": 5,
+             "certified_count": 10}]
+    text = _which_certification(rows, 0.0, 0.05, 0.4, "ATIM", 10)
+    assert "2 of 3 settings; 1 with certified inputs" in text
+    assert "σ 0.25, li at 0.999: 0 of 0" in text and "below B = 0.4, whatever the model" in text
+    assert "1 of 100 certified AdvTrojan examples correct" in text and "cohen" not in text
 
 
 def test_an_interrupted_reproduce_resumes_without_redoing_stages(results, capsys):

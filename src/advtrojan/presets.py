@@ -9,7 +9,7 @@ Training presets are ours, since the paper gives no optimiser, learning rate or 
   weight 0 in Eq. 4). Measured on full Fashion-MNIST (LeNet, Adam 1e-3, 15 epochs, fp32 evaluation
   on the 10k test set): Eq. 4 with benign weight 1 gave 90.46% benign / 65.00% Madry, more
   accurate and less robust than the paper's pair (83.48% / 70.86%); the adversarial term alone
-  gives 82.72% / 69.41%, within 0.8 and 1.5 points of it (bf16 crafting in training; per epoch
+  gives 82.72% / 69.45%, within 0.8 and 1.4 points of it (bf16 crafting in training; per epoch
   on the 500-image probe, Madry accuracy rose from 50% to 69% over the 15 epochs, still climbing
   slowly). The rule is the same for MNIST and CIFAR-10.
 - **LeNet on MNIST / FMNIST**: Adam, lr 1e-3, batch 128. Adam converges LeNet in a few epochs

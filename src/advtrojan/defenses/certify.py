@@ -175,6 +175,16 @@ def radii_from_counts(counts: torch.Tensor, sigma: float, method: str = "li",
     return counts.argmax(1), radii, failures  # ties: the first class, as np.argmax
 
 
+def best_radius(sigma: float, method: str = "li", confidence: float | None = None, n: int = 100,
+                num_classes: int = 10) -> float:
+    """The largest radius ``method`` can certify at ``σ`` with ``n`` samples: the radius of an input
+    whose ``n`` noisy copies all agree. A budget B at or above it cannot be certified at this σ,
+    whatever the model (its certified accuracy is then 0 of 0)."""
+    counts = torch.zeros(1, max(2, num_classes), dtype=torch.long)
+    counts[0, 0] = n
+    return float(radii_from_counts(counts, sigma, method, confidence)[1][0])
+
+
 def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = 100, method: str = "li",
              confidence: float | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The smoothed prediction and certified L2 radius of each input."""

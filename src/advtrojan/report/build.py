@@ -21,6 +21,16 @@ from .checks import claims, numeric_rows
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("advtrojan.report", "templates"),
                                autoescape=True, keep_trailing_newline=True)
 PROTOCOL = "docs/protocol.md"  # in the advtrojan repository: the paper's words, the open choices, ours
+_PROTOCOL_SOURCE = Path(__file__).resolve().parents[3] / PROTOCOL  # a clone or an editable install
+
+
+def copy_protocol(root: Path) -> str | None:
+    """Copy the repository's protocol document beside the report (so its links work offline);
+    the link's target, or None where the package runs without its repository (a wheel)."""
+    if not _PROTOCOL_SOURCE.is_file():
+        return None
+    write_text(root / "protocol.md", _PROTOCOL_SOURCE.read_text(encoding="utf-8"))
+    return "protocol.md"
 
 
 def make_figures(res: dict, fig_dir: Path) -> dict[str, list[str]]:
@@ -147,7 +157,7 @@ def _recipe(t: dict) -> str:
             f"batch {t['batch_size']}, {t['precision']}{weight}")
 
 
-def render_html(res: dict, figs: dict) -> str:
+def render_html(res: dict, figs: dict, protocol_href: str | None = None) -> str:
     meta = res["meta"]
     numeric = numeric_rows(res)
     checks = claims(res)
@@ -171,25 +181,37 @@ def render_html(res: dict, figs: dict) -> str:
     def claim(key) -> str:
         c = checks[key]
         state = "holds" if c["holds"] else "does NOT hold"
+        failed_parts = [k for k, ok in c.get("parts", {}).items() if not ok]
+        if failed_parts:
+            state += f" (not shown: {', '.join(failed_parts)})"
         return f'<p class="claim {"ok" if c["holds"] else "bad"}"><b>Paper:</b> {e(c["claim"])} <b>Ours: {state}.</b></p>'
 
+    doc = (f'<a href="{e(protocol_href)}"><code>{PROTOCOL}</code></a>' if protocol_href
+           else f"<code>{PROTOCOL}</code>")
     label = F.MODEL_LABELS
     main = meta.get("atim", "atim")
     both = res["table5_both"]
     cert_counts = res.get("table5_counts", {}).get("advtrojan_certified")
-    t5 = [[k, *(_pct(both[n].get(k)) for n in both), _pct((res["paper"]["table5"] or {}).get(k))]
+    def t5_cell(n, k):
+        ev = res["evaluations"].get(n, {})
+        if k == "advtrojan_certified" and ev.get("advtrojan_certified_count") is not None:
+            return f"{_pct(both[n].get(k))} ({ev['advtrojan_certified_correct']}/{ev['advtrojan_certified_count']})"
+        return _pct(both[n].get(k))
+
+    t5 = [[k, *(t5_cell(n, k) for n in both), _pct((res["paper"]["table5"] or {}).get(k))]
           for k in list(res["table5"]) + ["trigger"]]
     f4 = [[label.get(m, m), _pct(v["benign"]), _pct(v["madry"])] for m, v in res["figure4"].items()]
-    full_eval = [[k, _pct(v)] for k, v in res["evaluations"][main].items() if isinstance(v, float)]
+    full_eval = [[k, _pct(v) if isinstance(v, float) else str(v)] for k, v in res["evaluations"][main].items()
+                 if isinstance(v, (float, int)) and not isinstance(v, bool)]
     summary = ("<p class='bad'>Where ours differs from the paper by more than the tolerance: "
                + "; ".join(f"{e(r['table'])} {e(r['row'])}: ours {r['ours'] if r['kind'] == 'count' else _pct(r['ours'])}"
                            f" vs paper {r['paper'] if r['kind'] == 'count' else _pct(r['paper'])}" for r in differs)
-               + f". Each is discussed in <code>{PROTOCOL}</code> (the advtrojan repository), under the table's "
+               + f". Each is discussed in {doc} (the advtrojan repository), under the table's "
                  "name: what the paper leaves open, what we chose, and why the numbers may differ.</p>") \
         if differs else "<p class='ok'>Every published number is matched within the tolerance.</p>"
     if failed:
         summary += ("<p class='bad'>Claims our numbers do not show: " + ", ".join(failed)
-                    + f" (see <code>{PROTOCOL}</code>).</p>")
+                    + f" (see {doc}).</p>")
     tr = meta["trigger"]
     b = meta["budget"]
     d = res["defenses"]
@@ -228,18 +250,8 @@ def render_html(res: dict, figs: dict) -> str:
                  + _img(figs["certification"][0], "certified robust accuracy"))
     ref = (res["paper"]["table5"] or {}).get("advtrojan_certified")
     if ref is not None:
-        rows = cert["models"][main]["advtrojan"]
-        near = [r for r in rows if abs(r["certified_accuracy"] - ref) <= res["paper"]["tolerance"]]
-        real = [r for r in near if r["certified_count"] > 0]
-
-        def name(r):
-            return f"σ {r['sigma']:g} {r['method']} {r['confidence']:g} ({r['certified_correct']}/{r['certified_count']})"
-
-        cert_html += (f"<p><b>Which setting gives the paper's {_pct(ref)}</b> on the {e(label.get(main, main))}: "
-                      + (e("; ".join(name(r) for r in real)) + " — with certified inputs, all or nearly all wrong"
-                         if real else "none with certified inputs")
-                      + (f"; {len(near) - len(real)} more only as 0 of 0 (nothing certified, which Eq. 10 reports "
-                         f"as 0%)" if len(near) > len(real) else "") + ".</p>")
+        cert_html += _which_certification(cert["models"][main]["advtrojan"], ref, res["paper"]["tolerance"],
+                                          cert["radius_B"], label.get(main, main), len(meta.get("classes") or ()) or 10)
     t5_note = (f"<p>Table 5 reports the {e(label.get(main, main))}"
                + (f"; its certified accuracy is {cert_counts[0]} correct of {cert_counts[1]} certified AdvTrojan "
                   f"examples" if cert_counts and cert_counts[1] is not None else "")
@@ -269,12 +281,42 @@ def render_html(res: dict, figs: dict) -> str:
          + _img(figs["figure6_dense"][0], "Figure 6, features Q") + claim("figure6")),
     ]
     return TEMPLATES.get_template("report.html.j2").render(
-        meta=meta, budget=b, trigger=tr, summary=summary, sections=sections, protocol=PROTOCOL,
+        meta=meta, budget=b, trigger=tr, summary=summary, sections=sections, protocol=doc,
         main_label=label.get(main, main), reused=", ".join(meta["reused_runs"]) or "none",
         train_images=_listing({label.get(k, k): f"{v:,}" if isinstance(v, int) else "all" for k, v in meta["train_images"].items()}),
         versions=_listing(meta["versions"], sep=" "),
         training=[(label.get(n, n), _recipe(t)) for n, t in meta.get("training", {}).items()],
         walls=list(meta["wall_time_s"].items()))
+
+
+def _which_certification(rows: list[dict], ref: float, tolerance: float, radius: float, model: str,
+                         num_classes: int) -> str:
+    """Which certification settings give the paper's Table 5 figure, and why, from the rows: a
+    setting whose best possible radius (every noisy copy agreeing) does not exceed B reaches 0% as
+    0 of 0 by construction; one with certified inputs reaches it by their being misclassified."""
+    from ..defenses.certify import best_radius
+
+    e = html.escape
+    near = [r for r in rows if abs(r["certified_accuracy"] - ref) <= tolerance]
+    if not near:
+        return (f"<p><b>No setting gives the paper's {_pct(ref)}</b> on the {e(model)} (within "
+                f"{_pct(tolerance)}).</p>")
+    parts = []
+    for r in near:
+        name = f"σ {r['sigma']:g}, {r['method']} at {r['confidence']:g}"
+        best = best_radius(r["sigma"], r["method"], r["confidence"], 100, num_classes)
+        if r["certified_count"] == 0 and best <= radius:
+            why = (f"0 of 0: this procedure certifies at most L2 {best:.2f} at this σ even when all 100 noisy "
+                   f"copies agree, below B = {radius:g}, whatever the model")
+        elif r["certified_count"] == 0:
+            why = f"0 of 0: no AdvTrojan example was certified (it could have been, up to L2 {best:.2f})"
+        else:
+            why = (f"{r['certified_correct']} of {r['certified_count']} certified AdvTrojan examples correct: the "
+                   f"noise keeps the ATIM's wrong label on those it certifies")
+        parts.append(f"<li>{e(name)}: {e(why)}</li>")
+    real = sum(r["certified_count"] > 0 for r in near)
+    return (f"<p><b>Which setting gives the paper's {_pct(ref)}</b> on the {e(model)} ({len(near)} of {len(rows)} "
+            f"settings; {real} with certified inputs):</p><ul>" + "".join(parts) + "</ul>")
 
 
 def build_report(root: str | Path) -> Path:
@@ -284,5 +326,5 @@ def build_report(root: str | Path) -> Path:
     figs = make_figures(res, root / "figures")
     write_csvs(res, root / "tables")
     with atomic_path(root / "report.html") as tmp:
-        tmp.write_text(render_html(res, figs))
+        tmp.write_text(render_html(res, figs, copy_protocol(root)))
     return root / "report.html"
