@@ -83,7 +83,7 @@ def test_report_header_reads_as_prose(results):
     assert "Vanilla 1,000" in page and "torch " in page and "docs/protocol.md" in page
     # the protocol document travels with the report, and the report links to it
     assert 'href="protocol.md"' in page and (results / "protocol.md").read_text().startswith("#")
-    assert "Which setting gives the paper" in page and "settings; " in page
+    assert "setting gives the paper" in page  # which certification setting matches Table 5, or none
 
 
 def test_figure9_claim_is_checked_part_by_part():
