@@ -195,7 +195,8 @@ FIGURE7_ITERATIONS = (1, 5, 10, 50, 100, 500, 1000)  # Appendix G.2's PGD iterat
 #   fine-tuned from Madry-Adv (3 epochs, line 2) 85.20% / 65.43% / 2.70% / 73.20%; from scratch
 #   (15 epochs, line 1) 91.06% / 60.41% / 3.53% / 63.56%. Fine-tuned is closer on benign, Madry and
 #   AdvTrojan inputs and to Madry-Adv (+2.5 / -4.0 points against +8.3 / -9.0); scratch only on the
-#   transferred row. The paper preset reports the fine-tuned ATIM.
+#   transferred row. Figure 6 (1 - cos at intensity 1, features Q) reproduces for neither: fine-tuned
+#   0.106, scratch 0.070, Vanilla 0.101, Madry-Adv 0.085. The paper preset reports the fine-tuned ATIM.
 # - quick preset (10k training images, 2,000 test images): from scratch 84.3% / 41.0% / 1.85% /
 #   28.8%, Figure 6's 1 - cos at intensity 1 on the features Q 0.133 (Vanilla 0.020, Madry-Adv 0.037);
 #   fine-tuned 78.5% / 42.6% / 9.6% / 48.1% and 0.106: two epochs of fine-tuning on a 10k subset leave
