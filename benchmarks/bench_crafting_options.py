@@ -21,15 +21,13 @@ Each variant is Madry PGD-20 (ε 0.2, α 0.02) in bf16 on LeNet over one AdvTroj
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 import torch.nn.functional as F
 
 from advtrojan.attacks import madry
 from advtrojan.attacks.pgd import frozen
 from advtrojan.models import LeNet
-from common import interleaved, report
+from common import bench_args, interleaved, report
 
 
 class ChannelsLastLeNet(LeNet):
@@ -80,12 +78,7 @@ def func_grad_pgd(model, eps=0.2, alpha=0.02, steps=20, compiled=False):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = bench_args(batch=256, repeats=7)
     torch.manual_seed(0)
     base = LeNet()
     cl = LeNet().to(memory_format=torch.channels_last)

@@ -15,24 +15,17 @@ what this benchmark claims; a real ``advtrojan train`` run confirms it (README, 
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from advtrojan.training import make_config
 from advtrojan.training.loop import make_optimizer, train_step
 from advtrojan.training.objectives import make_objective
-from common import interleaved, report
+from common import bench_args, interleaved, report
 from reference_v1 import TorchattacksPGD, V1Attack
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = bench_args(batch=128, repeats=5)
     torch.manual_seed(0)
     x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
     for objective in ("madry", "advtrojan"):

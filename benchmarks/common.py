@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -27,3 +28,14 @@ def report(title: str, times: dict[str, float], reference: str, items: int, unit
     for name, sec in times.items():
         print(f"  {name:<44} {sec * 1000:9.1f} ms  {items / sec:9.0f} {unit}/s  "
               f"x{times[reference] / sec:5.2f} vs {reference}")
+
+
+def bench_args(batch: int, repeats: int) -> argparse.Namespace:
+    """The options every benchmark takes (--batch, --repeats, --threads), threads applied."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    return args

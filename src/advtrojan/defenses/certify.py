@@ -126,7 +126,7 @@ def cohen_radius(p_a: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def noise_counts(model: nn.Module, x: torch.Tensor, sigma: float, n: int = 100, batch: int = 1000,
+def noise_counts(model: nn.Module, x: torch.Tensor, sigma: float, n: int = CERT.noise_samples, batch: int = 1000,
                  num_classes: int = 10, precision: str = "fp32", generator: torch.Generator | None = None) -> torch.Tensor:
     """Class counts (B, K) over ``n`` Gaussian-noise copies of each input, in big batches."""
     model.eval()
@@ -175,7 +175,7 @@ def radii_from_counts(counts: torch.Tensor, sigma: float, method: str = "li",
     return counts.argmax(1), radii, failures  # ties: the first class, as np.argmax
 
 
-def best_radius(sigma: float, method: str = "li", confidence: float | None = None, n: int = 100,
+def best_radius(sigma: float, method: str = "li", confidence: float | None = None, n: int = CERT.noise_samples,
                 num_classes: int = 10) -> float:
     """The largest radius ``method`` can certify at ``σ`` with ``n`` samples: the radius of an input
     whose ``n`` noisy copies all agree. A budget B at or above it cannot be certified at this σ,
@@ -185,7 +185,7 @@ def best_radius(sigma: float, method: str = "li", confidence: float | None = Non
     return float(radii_from_counts(counts, sigma, method, confidence)[1][0])
 
 
-def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = 100, method: str = "li",
+def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = CERT.noise_samples, method: str = "li",
              confidence: float | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The smoothed prediction and certified L2 radius of each input."""
     check_method(method, confidence)
@@ -210,7 +210,7 @@ def summarize(correct: torch.Tensor, radii: torch.Tensor, radius: float) -> dict
             "smoothed_accuracy": correct.double().mean().item() if n else 0.0}
 
 
-def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.5, n: int = 100,
+def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.5, n: int = CERT.noise_samples,
             radius: float = 0.4, method: str = "li", confidence: float | None = None, seed: int = 0) -> dict:
     """Eq. 10 on ``(x, y)``: certified accuracy at L2 radius ``radius`` with its counts, plus the radii."""
     if radius <= 0:
@@ -224,7 +224,7 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float 
             "method": method, "confidence": confidence, "interval_failures": failures, "radii": radii.tolist()}
 
 
-def certification_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas, *, n: int = 100,
+def certification_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas, *, n: int = CERT.noise_samples,
                         radius: float = 0.4, methods=METHODS, seed: int = 0) -> list[dict]:
     """Eq. 10 at each σ and for each procedure; the noise counts are drawn once per σ and shared
     by the procedures (the Li et al. code procedure also at confidence 0.05, its pre-2021 setting)."""

@@ -56,14 +56,15 @@ def budget_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps
     "advtrojan": [...]}}}`` plus, for Figure 8, ``madry`` and ``advtrojan`` (the Madry pair).
     """
     budgets = [eps * i / points for i in range(points + 1)]
+    ratio = step_size / eps if eps > 0 else None
     curves = {m: {"without_trigger": [], "advtrojan": []} for m in methods}
     for m in methods:
         for e in tqdm(budgets, desc=f"sweep: budget ({m})", disable=not progress):
-            attack = make_attack(m, e, e * step_size / eps if eps > 0 else 0.0, steps)
+            attack = make_attack(m, e, e * (ratio or 0.0), steps)
             clean, trojan = _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size)
             curves[m]["without_trigger"].append(clean)
             curves[m]["advtrojan"].append(trojan)
-    out = {"eps": budgets, "steps": steps, "step_ratio": step_size / eps if eps > 0 else None,
+    out = {"eps": budgets, "steps": steps, "step_ratio": ratio,
            "examples": len(y), "methods": curves}
     if "madry" in curves:
         out["madry"], out["advtrojan"] = curves["madry"]["without_trigger"], curves["madry"]["advtrojan"]

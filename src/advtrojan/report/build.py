@@ -16,6 +16,7 @@ from .. import plots as F
 import jinja2
 
 from ..results import PAPER_DEFENSES, load_results
+from ..defenses.certify import CERT, best_radius
 from .checks import claims, numeric_rows
 
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("advtrojan.report", "templates"),
@@ -241,7 +242,7 @@ def render_html(res: dict, figs: dict, protocol_href: str | None = None) -> str:
                          f"robust {_pct(r['robust_accuracy'])}{fail}")
         cert_rows.append([f"{r0['sigma']:g}", r0["method"], f"{r0['confidence']:g}", *cells])
     cert_html = (f"<p>Eq. 10 on AdvTrojan examples crafted against each model, B = {cert['radius_B']} (L2), "
-                 f"{cert['examples']} inputs, 100 noise samples. Each cell: certified accuracy (certified and correct "
+                 f"{cert['examples']} inputs, {CERT.noise_samples} noise samples. Each cell: certified accuracy (certified and correct "
                  f"/ certified), then the robust accuracy of Li et al.'s code (certified and correct / all). "
                  f"<i>li</i>: one-sided Clopper–Pearson bounds; <i>li-code</i>: Sison–Glaz intervals as Li et al.'s "
                  f"public code (confidence 0.05 = the code as it stood when the paper was written, 0.95 = its final "
@@ -294,8 +295,6 @@ def _which_certification(rows: list[dict], ref: float, tolerance: float, radius:
     """Which certification settings give the paper's Table 5 figure, and why, from the rows: a
     setting whose best possible radius (every noisy copy agreeing) does not exceed B reaches 0% as
     0 of 0 by construction; one with certified inputs reaches it by their being misclassified."""
-    from ..defenses.certify import best_radius
-
     e = html.escape
     near = [r for r in rows if abs(r["certified_accuracy"] - ref) <= tolerance]
     if not near:
@@ -304,9 +303,9 @@ def _which_certification(rows: list[dict], ref: float, tolerance: float, radius:
     parts = []
     for r in near:
         name = f"σ {r['sigma']:g}, {r['method']} at {r['confidence']:g}"
-        best = best_radius(r["sigma"], r["method"], r["confidence"], 100, num_classes)
+        best = best_radius(r["sigma"], r["method"], r["confidence"], CERT.noise_samples, num_classes)
         if r["certified_count"] == 0 and best <= radius:
-            why = (f"0 of 0: this procedure certifies at most L2 {best:.2f} at this σ even when all 100 noisy "
+            why = (f"0 of 0: this procedure certifies at most L2 {best:.2f} at this σ even when all {CERT.noise_samples} noisy "
                    f"copies agree, below B = {radius:g}, whatever the model")
         elif r["certified_count"] == 0:
             why = f"0 of 0: no AdvTrojan example was certified (it could have been, up to L2 {best:.2f})"
