@@ -76,6 +76,10 @@ def add_parser(sub) -> None:
     g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--lr", type=finite_float)
     g.add_argument("--optimizer", choices=["adam", "sgd"])
+    g.add_argument("--warmup", type=non_negative_float, metavar="SHARE",
+                   help=f"share of the training steps over which the training attack's eps and step size ramp "
+                        f"up linearly from 0 (default: {presets.WARMUP:.3g} for objectives that craft while they "
+                        f"train from random weights, else 0)")
     g.add_argument("--precision", default=presets.PRECISION, choices=["bf16", "fp32"],
                    help=f"bf16 autocast for crafting and training (about 2x faster on CPUs with AMX and on "
                         f"GPUs) or fp32 (default: {presets.PRECISION})")
@@ -150,7 +154,7 @@ def run(args) -> int:
                          limit=args.limit, target=args.target, poison_rate=args.poison_rate, mu=args.mu,
                          benign_weight=args.benign_weight, evil_twins=evil_twins(args),
                          normalization=args.normalize,
-                         optimizer=args.optimizer)
+                         optimizer=args.optimizer, warmup=args.warmup)
     run_ = fit(config, args.out, device=args.device, data_dir=args.data_dir, resume=args.resume,
                force=args.force, progress=not args.no_progress)
     if not is_main_process():

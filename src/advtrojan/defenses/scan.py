@@ -20,6 +20,7 @@ from torch import nn
 from ..attacks.pgd import Attack, budget_json
 from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
+from ..chance import at_chance, chance_level, chance_note
 from ..data import ImageData
 from ..errors import ConfigError
 from . import adaptive, certify, neural_cleanse, strip  # noqa: F401  (the built-ins register themselves)
@@ -88,6 +89,14 @@ def split_test(data: ImageData, n_reserved: int, pool: int, nc: int, seed: int =
     return data.subset(reserved), data.subset(pool_idx), data.subset(rest[:nc])
 
 
+@torch.no_grad()
+def model_health(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 500) -> dict:
+    """The model's benign accuracy on ``(x, y)`` against the chance level (:mod:`advtrojan.chance`)."""
+    hits = sum((model(xb).argmax(1) == yb).sum().item() for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
+    accuracy, level = hits / max(1, len(y)), chance_level(y, num_classes)
+    return {"benign_accuracy": accuracy, "level": level, "at_chance": at_chance(accuracy, level)}
+
+
 def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Attack, intensity: float, *,
                settings: ScanSettings = ScanSettings(), attacked_kind: Threat = Threat.ADVTROJAN,
                target: int | None = None, perturbation: Attack | None = None, out_dir: Path | None = None,
@@ -100,6 +109,13 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
     model.eval()
     reserved, pool, nc_data = split_test(data, settings.strip.n_reserved, settings.pool, settings.nc_images, seed)
     x, y = pool.tensors(device)
+    health = model_health(model, x, y, data.spec.num_classes)
+    if health["at_chance"]:  # a constant classifier: no defense's verdict would mean anything
+        note = chance_note(health["benign_accuracy"], health["level"])
+        res = {name: {"title": REGISTRY.get(name).title, "verdict": note, "details": "", "detected": None,
+                      "skipped": "at chance"} for name in settings.defenses}
+        return {**res, "figures": {}, "chance": health,
+                "budget": {**budget_json(attack), "intensity": intensity, "attacked": attacked_kind.value}}
     torch.manual_seed(seed)
     attacked = craft([attacked_kind], x, y, trigger=trigger.to(device), intensity=intensity,
                      attack=perturbation or attack, model=model, target=target)[attacked_kind]
@@ -114,6 +130,7 @@ def scan_model(model: nn.Module, data: ImageData, trigger: Trigger, attack: Atta
         res[name] = result.to_json()
         figs.update(result.figures)
     res["figures"] = figs
+    res["chance"] = health
     res["budget"] = {**budget_json(attack), "intensity": intensity, "attacked": attacked_kind.value}
     if perturbation is not None:
         res["budget"]["perturbation"] = {**budget_json(perturbation), "target": target}

@@ -19,6 +19,9 @@ Keys (accuracies in [0, 1]):
                             towards the target)
 ``trigger_success_rate``    TrojanNN*: the same for the trigger alone
 ``perturbation_success_rate``  TrojanNN*: the same for its perturbation alone (no trigger)
+``chance``                  ``{"level", "at_chance"}``: the accuracy of a constant classifier on
+                            these labels, and whether the benign accuracy is no clear step above it
+                            (:mod:`advtrojan.chance`: a model that learned nothing)
 ==========================  ================================================================
 """
 
@@ -33,6 +36,7 @@ from tqdm.auto import tqdm
 from ..attacks.pgd import Attack, make_attack
 from ..attacks.threats import AttackerInput, Threat, craft
 from ..attacks.trigger import Trigger
+from ..chance import at_chance, chance_level, chance_note
 from ..data import ImageData
 from ..defenses.certify import CERT, smoothed, summarize
 from ..paper import PAPER_TABLE5
@@ -86,6 +90,7 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
     counts are summed, so the result is that of one process over the whole of ``data``."""
     model.eval()
     n_all = len(data)
+    chance = chance_level(data.labels, data.spec.num_classes)
     if world.distributed:
         data = data.subset(torch.arange(len(data)).tensor_split(world.size)[world.rank])
     trigger = trigger.to(device)
@@ -153,6 +158,7 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
         result["advtrojan_robust"] = cert["robust_accuracy"]
     if poisoned:
         result.update({k: v / max(1, asr_total) for k, v in success.items()})
+    result["chance"] = {"level": chance, "at_chance": at_chance(result["benign"], chance)}
     return result
 
 
@@ -180,6 +186,8 @@ def format_table(result: dict[str, float], dataset: str, title: str = "", atim: 
     """A plain-text table of ``result``; for an ATIM, beside the paper's Table 5 values."""
     paper = PAPER_TABLE5.get(dataset, {}) if atim else {}
     lines = [title] if title else []
+    if result.get("chance", {}).get("at_chance"):
+        lines.append("WARNING: " + chance_note(result["benign"], result["chance"]["level"]))
     lines.append(f"{'examples':<26}{'ours':>9}{'paper':>9}" if atim else f"{'examples':<26}{'ours':>9}")
     lines.append("-" * (44 if atim else 35))
     for key, value in result.items():

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..attacks.threats import Threat, craft
+from ..chance import at_chance, chance_level, stalled
 from ..data import ImageData, load_dataset
 from ..errors import AdvTrojanError, ConfigError
 from ..utils.device import autocast, configure_threads, resolve_device
@@ -48,6 +49,16 @@ def learning_rate(config: RunConfig, progress: float) -> float:
     if config.schedule == "cosine":
         return 0.5 * config.lr * (1 + math.cos(math.pi * progress))
     raise ConfigError(f"unknown schedule {config.schedule!r}: choose constant or cosine")
+
+
+def warmed_up(attack, step: int, warm_steps: int):
+    """The training attack at global step ``step``: during the warm-up (its first ``warm_steps``
+    steps, :func:`warmup_steps`) ε and α grow linearly to the run's budget, from 1/W of it at the
+    first step, so a model from random weights learns before the full budget can hold it at chance."""
+    if step >= warm_steps or attack is None:
+        return attack
+    scale = (step + 1) / warm_steps
+    return attack.with_budget(eps=attack.eps * scale, step_size=attack.step_size * scale)
 
 
 def train_step(model, optimizer, objective: Objective, x, y, config: RunConfig, trigger, attack, craft_model=None):
@@ -101,6 +112,7 @@ def train_epoch(model, optimizer, objective: Objective, data: ImageData, config:
     torch.manual_seed(config.seed * 100003 + epoch + 1_000_003 * world.rank)  # random starts, per process
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
+    warm = warmup_steps(config, len(data))
     t0, seen, correct, loss_sum, lr = time.perf_counter(), 0, 0, 0.0, config.lr
     parts_sum: dict[str, float] = {}
     bar = tqdm(data.batches(config.batch_size, shuffle=True, augment=data.spec.augment, generator=gen, device=device,
@@ -108,10 +120,12 @@ def train_epoch(model, optimizer, objective: Objective, data: ImageData, config:
                total=steps_per_epoch, desc=f"{config.objective} epoch {epoch + 1}/{config.epochs}",
                disable=not (progress and world.main), leave=False, unit="batch")
     for i, (x, y) in enumerate(bar):
-        lr = learning_rate(config, (epoch * steps_per_epoch + i) / total_steps)
+        step = epoch * steps_per_epoch + i
+        lr = learning_rate(config, step / total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger, attack, craft_model)
+        loss, parts, ok = train_step(model, optimizer, objective, x, y, config, trigger,
+                                     warmed_up(attack, step, warm), craft_model)
         if not math.isfinite(loss):
             raise AdvTrojanError(f"training diverged at epoch {epoch + 1} (loss {loss}); lower --lr")
         seen, correct, loss_sum = seen + len(y), correct + ok, loss_sum + loss * len(y)
@@ -208,6 +222,7 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
     trained = _wrap(model, world, dev)  # DDP under torchrun; crafting stays on the unwrapped module
     attack = config.attack()
     probe_data = test_data.balanced_subset(500, seed=1)
+    test_chance = chance_level(test_data.labels, test_data.spec.num_classes)
     for epoch in range(start, config.epochs):
         if objective.trigger_update is not None:  # Evil Twins: the input step before the model's
             trigger = objective.trigger_update(model, train_data, trigger, config, epoch, dev)
@@ -222,6 +237,7 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
                   **probe(model, probe_data, config, trigger, attack, dev),
                   **{k: record[k] for k in ("seconds", "images_per_s", "lr")},
                   **({"world_size": world.size} if world.distributed else {})}
+        record["stalled"] = _stall_check(record, config, epoch, len(train_data), test_chance)
         _drop_metrics_after(run, epoch)
         append_jsonl(run.path / METRICS, record)
         checkpointer.save(model, optimizer, epoch + 1, _learned(objective, trigger))
@@ -239,6 +255,31 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
         checkpointer.discard()
     world.barrier()
     return run
+
+
+def warmup_steps(config: RunConfig, n_train: int) -> int:
+    """How many of the run's steps the budget warm-up lasts (0: none)."""
+    total = math.ceil(n_train / config.batch_size) * config.epochs
+    return math.ceil(config.warmup * total) if config.warmup > 0 else 0
+
+
+def _stall_check(record: dict, config: RunConfig, epoch: int, n_train: int, chance: float) -> bool | None:
+    """Whether the epoch's training loss sat at ln K (:func:`advtrojan.chance.stalled`) while the
+    test accuracy stayed at ``chance``: judged from the second epoch on and after the warm-up (None
+    before: the loss starts at ln K). A stall is said on standard error too, once per epoch."""
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    if epoch < 1 or (epoch + 1) * steps_per_epoch <= warmup_steps(config, n_train):
+        return None
+    k = config.spec.num_classes
+    parts = {key: v for key, v in record.items() if key.endswith("_cross_entropy")}
+    if not (stalled(parts, k) and at_chance(record["test_benign"], chance)):
+        return False
+    print(f"advtrojan: warning: epoch {epoch + 1}: the training loss sits at ln {k} = {math.log(k):.3f}, the "
+          f"uniform prediction, and the test accuracy at chance ({record['test_benign']:.1%}): the model is "
+          f"learning nothing. "
+          f"Lengthen the budget warm-up (--warmup), lower --eps or --lr, or start from a trained model (--init)",
+          file=sys.stderr)
+    return True
 
 
 def _learned(objective, trigger):

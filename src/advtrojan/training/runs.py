@@ -70,6 +70,7 @@ class RunConfig:
     poison_rate: float = 0.1
     mu: float = 1.0
     benign_weight: float = 1.0  # Madry-Adv's weight of L(x, y) in Eq. 4 (Madry et al. 2017: 0)
+    warmup: float = 0.0  # share of the training steps over which the budget of A ramps up from 0
     init: str | None = None
     versions: dict = field(default_factory=dict)
     world_size: int = 1  # processes of a torchrun data-parallel run (results do not depend on it)
@@ -152,6 +153,7 @@ class RunConfig:
         number("poison_rate", 0, 1, lo_open=True)
         number("mu", 0, lo_open=True)
         number("benign_weight", 0)
+        number("warmup", 0, 1)
         number("world_size", 1, integer=True)
         if self.precision not in ("bf16", "fp32"):
             raise ConfigError(f"{source}: precision must be bf16 or fp32, got {self.precision!r}")
