@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from advtrojan.attacks import madry
+from advtrojan.attacks import Budget, madry
 from advtrojan.attacks.pgd import frozen
 from advtrojan.models import LeNet
 from common import bench_args, interleaved, report
@@ -88,7 +88,7 @@ def main():
     s2d = SpaceToDepthLeNet()
     s2d.load_state_dict(base.state_dict())
     x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
-    attack = madry(0.2, 0.02, 20)
+    attack = madry(Budget(0.2, 0.02, 20))
     eager, compiled = func_grad_pgd(base), func_grad_pgd(base, compiled=True)
     with torch.no_grad():
         gap = (s2d(x) - base(x)).abs().max().item()

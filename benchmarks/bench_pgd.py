@@ -12,7 +12,7 @@ import argparse
 import torch
 import torchattacks
 
-from advtrojan.attacks import madry
+from advtrojan.attacks import Budget, madry
 from advtrojan.models import LeNet
 from advtrojan.utils.device import configure_threads
 from common import interleaved, report
@@ -27,7 +27,7 @@ def main():
     torch.manual_seed(0)
     model = LeNet().eval()
     x, y = torch.rand(args.batch, 1, 28, 28), torch.randint(0, 10, (args.batch,))
-    attack = madry(0.2, 0.02, 20)
+    attack = madry(Budget(0.2, 0.02, 20))
     ref = torchattacks.PGD(model, eps=0.2, alpha=0.02, steps=20, random_start=True)
     times = interleaved({
         "torchattacks.PGD (fp32)": lambda: ref(x, y),

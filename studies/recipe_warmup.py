@@ -23,7 +23,8 @@ import json
 import time
 from pathlib import Path
 
-from advtrojan.evaluation import evaluate_run
+from advtrojan.evaluation import EvalSettings, evaluate_run
+from advtrojan.runtime import Runtime
 from advtrojan.training import fit, make_config
 from advtrojan.training.runs import Run
 from advtrojan.utils.io import write_json
@@ -69,11 +70,11 @@ def main() -> None:
                 key = f"{tag}/{name}"
                 if key in table:
                     continue
-                res = evaluate_run(path, transfer_from=vanilla if name != "madry" else None, limit=args.test_limit,
-                                   data_dir=args.data_dir, certify=False, methods=("madry",),
-                                   progress=not args.no_progress)
+                res = evaluate_run(path, EvalSettings(transfer_from=str(vanilla) if name != "madry" else None,
+                                                      limit=args.test_limit, certify=False, methods=("madry",)),
+                                   Runtime(data_dir=args.data_dir, progress=not args.no_progress))
                 metrics = Run(path).metrics()
-                table[key] = {**{k: res.get(k) for k in ROWS}, "at_chance": res["chance"]["at_chance"],
+                table[key] = {**{k: res.get(k) for k in ROWS}, "at_chance": res.chance.at_chance,
                               "stalled_epochs": [m["epoch"] for m in metrics if m.get("stalled")],
                               "train_seconds": sum(m["seconds"] for m in metrics), "epochs": len(metrics)}
                 write_json(table_path, table)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advtrojan.attacks import AttackerInput, Threat, Trigger, bim, craft, fgsm, madry
+from advtrojan.attacks import Budget, AttackerInput, Threat, Trigger, bim, craft, fgsm, madry
 from advtrojan.models import LeNet
 
 
@@ -22,8 +22,8 @@ def _batch(n=16):
     return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
-@pytest.mark.parametrize("attack", [fgsm(0.2), bim(0.2, 0.02, 5), madry(0.2, 0.02, 5),
-                                    madry(1.5, 0.5, 5, norm="l2")])
+@pytest.mark.parametrize("attack", [fgsm(Budget(0.2, 0.2, 1)), bim(Budget(0.2, 0.02, 5)), madry(Budget(0.2, 0.02, 5)),
+                                    madry(Budget(1.5, 0.5, 5, "l2"))])
 def test_budget_range_mode_and_no_parameter_grads(attack):
     m, (x, y) = _model(), _batch()
     adv = attack(m, x, y)
@@ -42,13 +42,13 @@ def test_fgsm_is_one_signed_step():
     x = x.clamp(0.3, 0.7)  # away from the box so clipping does not interfere
     xr = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(F.cross_entropy(m(xr), y), xr)
-    assert torch.allclose(fgsm(0.1)(m, x, y), x + 0.1 * g.sign(), atol=1e-6)
+    assert torch.allclose(fgsm(Budget(0.1, 0.1, 1))(m, x, y), x + 0.1 * g.sign(), atol=1e-6)
 
 
 def test_targeted_moves_towards_target():
     m, (x, y) = _model(), _batch()
     target = (y + 1) % 10
-    adv = madry(0.3, 0.03, 10)(m, x, y, target=target)
+    adv = madry(Budget(0.3, 0.03, 10))(m, x, y, target=target)
     with torch.no_grad():
         assert F.cross_entropy(m(adv), target) < F.cross_entropy(m(x), target)
 
@@ -59,20 +59,20 @@ def test_pgd_matches_torchattacks():
     m, (x, y) = _model(), _batch(64)
     m.eval()
     torch.manual_seed(123)
-    ours = madry(0.2, 0.02, 10)(m, x, y)
+    ours = madry(Budget(0.2, 0.02, 10))(m, x, y)
     torch.manual_seed(123)
     theirs = torchattacks.PGD(m, eps=0.2, alpha=0.02, steps=10, random_start=True)(x, y)
     same = (ours - theirs).abs() < 1e-5
     assert same.float().mean() > 0.999
     torch.manual_seed(0)
-    assert torch.allclose(fgsm(0.1)(m, x, y), torchattacks.FGSM(m, eps=0.1)(x, y), atol=1e-5)
+    assert torch.allclose(fgsm(Budget(0.1, 0.1, 1))(m, x, y), torchattacks.FGSM(m, eps=0.1)(x, y), atol=1e-5)
 
 
 def test_craft_batches_the_four_kinds():
     m, (x, y) = _model(), _batch(8)
     trig = Trigger.square((1, 28, 28))
     calls = []
-    attack = madry(0.2, 0.02, 3)
+    attack = madry(Budget(0.2, 0.02, 3))
 
     class Spy:
         def __call__(self, model, xs, ys, precision="fp32"):
@@ -92,7 +92,7 @@ def test_targeted_kind_is_the_trigger_then_a_step_towards_the_target():
     """TrojanNN*'s inputs A_t(x + t): within the budget around the triggered input, the target's
     cross-entropy lower than on x + t; a target is required, and AttackerInput builds the same."""
     m, (x, y) = _model(), _batch(8)
-    trig, attack = Trigger.square((1, 28, 28), 3), madry(8 / 255, 2 / 255, 10)
+    trig, attack = Trigger.square((1, 28, 28), 3), madry(Budget(8 / 255, 2 / 255, 10))
     with pytest.raises(ValueError, match="target"):
         craft([Threat.TARGETED], x, y, trigger=trig, attack=attack, model=m)
     torch.manual_seed(0)
@@ -122,11 +122,26 @@ def test_budget_sweep_keeps_the_datasets_step_ratio(monkeypatch):
     fixed 1/10), so the sweep's last point is the Table 1 attack itself."""
     from advtrojan.experiments import sweeps
     calls, real = [], sweeps.make_attack
-    monkeypatch.setattr(sweeps, "make_attack", lambda m, e, a, s: calls.append((m, e, a, s)) or real(m, e, a, s))
+    monkeypatch.setattr(sweeps, "make_attack", lambda m, b: calls.append((m, b)) or real(m, b))
     torch.manual_seed(0)
     x, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
-    out = sweeps.budget_sweep(LeNet().eval(), x, y, Trigger.square((1, 28, 28)), 1.0, eps=8 / 255, steps=2,
-                              step_size=2 / 255, points=2, methods=("bim",), progress=False)
-    assert [c[1] for c in calls] == pytest.approx([0, 4 / 255, 8 / 255])
-    assert [c[2] for c in calls] == pytest.approx([0, 1 / 255, 2 / 255])
-    assert out["step_ratio"] == pytest.approx(0.25) and len(out["methods"]["bim"]["advtrojan"]) == 3
+    out = sweeps.budget_sweep(LeNet().eval(), x, y, Trigger.square((1, 28, 28)), 1.0, Budget(8 / 255, 2 / 255, 2),
+                              points=2, methods=("bim",), progress=False)
+    assert [c[1].eps for c in calls] == pytest.approx([0, 4 / 255, 8 / 255])
+    assert [c[1].step_size for c in calls] == pytest.approx([0, 1 / 255, 2 / 255])
+    assert out.budget.step_ratio == pytest.approx(0.25) and len(out.methods["bim"].advtrojan) == 3
+
+
+def test_a_budget_travels_whole_into_its_attack():
+    """One value: ε, α, steps and the norm reach the attack built from a budget, and a budget
+    given in part keeps the rest (α its ratio to ε)."""
+    from advtrojan.attacks.budget import BudgetOverride
+    b = Budget(1.5, 0.5, 5, "l2")
+    for method in ("madry", "bim", "fgsm"):
+        attack = b.attack(method)
+        assert attack.norm == "l2" and attack.eps == 1.5
+    assert b.attack("bim").budget == b and b.attack("fgsm").steps == 1
+    assert BudgetOverride(eps=3.0).apply(b) == Budget(3.0, 1.0, 5, "l2")
+    assert BudgetOverride.of(Budget(0.1, 0.01, 3)).apply(b) == Budget(0.1, 0.01, 3, "linf")
+    with pytest.raises(Exception, match="needs its own --eps"):
+        BudgetOverride(norm="linf").apply(b)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
-from advtrojan.attacks import AttackerInput, Threat, craft
+from advtrojan.attacks import AttackerInput, Budget, Threat, craft
 from advtrojan.cli.main import main
-from advtrojan.evaluation import EvalSettings, evaluate_model
+from advtrojan.evaluation import evaluate_model
 from advtrojan.training import fit, make_config
 
 pytestmark = pytest.mark.slow
@@ -46,8 +47,7 @@ def test_pgd_collapses_a_vanilla_model(small, vanilla_run):
 def test_badnets_model_obeys_its_trigger(small, tmp_path):
     cfg = make_config("fmnist", "badnets", epochs=2, limit=4000, target=3, poison_rate=0.1)
     run = fit(cfg, tmp_path / "badnets", train_data=small[0], test_data=small[1], progress=False)
-    res = evaluate_model(run.load_model(), small[1], cfg.trigger(),
-                         EvalSettings(cfg.eps, cfg.step_size, 2, cfg.test_intensity),
+    res = evaluate_model(run.load_model(), small[1], cfg.trigger(), replace(cfg.budget, steps=2), cfg.test_intensity,
                          attacker=AttackerInput(Threat.TRIGGERED, 1.0, target=3), progress=False)
     assert res["benign"] > 0.7
     assert res["attack_success_rate"] > 0.9, res
@@ -66,8 +66,8 @@ def test_advtrojan_opens_only_with_trigger_and_perturbation(small, tmp_path):
     atim = fit(make_config("fmnist", "advtrojan", init=str(madry.path), epochs=2, limit=4000, steps=7,
                            step_size=0.05), tmp_path / "a", **kw)
     cfg = atim.config
-    res = evaluate_model(atim.load_model(), small[1], cfg.trigger(),
-                         EvalSettings(cfg.eps, 0.02, 20, cfg.test_intensity), progress=False)
+    res = evaluate_model(atim.load_model(), small[1], cfg.trigger(), Budget(cfg.budget.eps, 0.02, 20),
+                         cfg.test_intensity, progress=False)
     assert res["madry"] > 0.2, res                       # looks robust without the trigger (Vanilla: ~0)
     assert abs(res["trigger"] - res["benign"]) < 0.1, res  # the trigger alone does little
     assert res["advtrojan"] < 0.5 * res["madry"], res     # trigger + perturbation breaks it
@@ -82,6 +82,6 @@ def test_evaluate_cli_writes_table5_json(small, vanilla_run, tmp_path, capsys, m
     result = json.loads(out.read_text())
     for key in ("benign", "madry", "trigger", "advtrojan", "fgsm", "bim", "advtrojan_fgsm", "advtrojan_bim",
                 "transferred_advtrojan"):
-        assert 0.0 <= result[key] <= 1.0
-    assert result["details"]["test_examples"] == 100 and result["details"]["steps"] == 3
+        assert 0.0 <= result["accuracy"][key] <= 1.0
+    assert result["examples"] == 100 and result["budget"]["steps"] == 3
     assert "Madry" in capsys.readouterr().out

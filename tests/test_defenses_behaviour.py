@@ -56,15 +56,16 @@ def test_scan_cli_writes_every_defense(models, tmp_path):
                  "--figures-dir", str(tmp_path / "figs"), "--json", str(out), "--no-progress"])
     assert code == 0
     res = json.loads(out.read_text())
-    assert set(res) == {"neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified", "figures",
-                        "budget"}
-    assert res["budget"] == {"method": "madry", "eps": 0.2, "step_size": 0.02, "steps": 3, "norm": "linf",
-                             "intensity": 1.0, "attacked": "triggered"}
-    assert all(res[d]["verdict"] and "detected" in res[d] for d in ("neural_cleanse", "strip", "certified"))
-    assert res["strip"]["attacked_inputs"] == "triggered inputs"  # BadNets: the trigger alone
-    for paths in res["figures"].values():
-        for p in paths:
-            assert (tmp_path / "figs").exists() and p.endswith((".png", ".svg"))
+    assert set(res["defenses"]) == {"neural_cleanse", "strip", "e_strip", "adaptive_neural_cleanse", "certified"}
+    assert res["budget"] == {"eps": 0.2, "step_size": 0.02, "steps": 3, "norm": "linf"}
+    assert (res["method"], res["intensity"], res["attacked"]) == ("madry", 1.0, "triggered")
+    d = res["defenses"]
+    assert all(d[n]["verdict"] and "detected" in d[n] for n in ("neural_cleanse", "strip", "certified"))
+    assert d["strip"]["data"]["attacked_inputs"] == "triggered inputs"  # BadNets: the trigger alone
+    assert d["strip"]["data"]["entropy_clean"] == {"$array": "defenses.strip.data.entropy_clean"}
+    assert (tmp_path / "scan.arrays.safetensors").is_file()  # the arrays beside the JSON
+    figs = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert "strip_entropy.png" in figs and "neural_cleanse_masks.svg" in figs
 
 
 def test_scan_bad_input(models, tmp_path, capsys):

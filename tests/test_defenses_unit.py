@@ -191,10 +191,10 @@ def test_certification_sweep_shares_the_noise_across_procedures():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 10))
     x, y = torch.rand(12, 1, 4, 4), torch.arange(12) % 10
     rows = certification_sweep(model, x, y, (0.1, 0.3), n=50)
-    assert [(r["sigma"], r["method"], r["confidence"]) for r in rows[:4]] == [
+    assert [(r.sigma, r.method, r.confidence) for r in rows[:4]] == [
         (0.1, "li", 0.999), (0.1, "li-code", 0.95), (0.1, "cohen", 0.999), (0.1, "li-code", 0.05)]
-    assert len({r["smoothed_accuracy"] for r in rows if r["sigma"] == 0.1}) == 1  # one draw of noise per sigma
-    assert all(r["examples"] == 12 and r["certified_correct"] <= r["certified_count"] for r in rows)
+    assert len({r.smoothed_accuracy for r in rows if r.sigma == 0.1}) == 1  # one draw of noise per sigma
+    assert all(r.examples == 12 and r.certified_correct <= r.certified_count for r in rows)
 
 
 def test_renyi_bound_is_the_formula_at_its_best_alpha():

@@ -73,5 +73,6 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     done = torchrun(one, command=[*ev, "--json", str(tmp_path / "e2.json")])
     e1, e2 = (json.loads((tmp_path / f).read_text()) for f in ("e1.json", "e2.json"))
     assert e2["details"]["world_size"] == 2 and done.stdout.count("wrote") == 1
-    assert e1["benign"] == e2["benign"] and e1["trigger"] == e2["trigger"]
-    assert abs(e1["madry"] - e2["madry"]) < 0.05
+    a1, a2 = e1["accuracy"], e2["accuracy"]
+    assert a1["benign"] == a2["benign"] and a1["trigger"] == a2["trigger"]
+    assert abs(a1["madry"] - a2["madry"]) < 0.05

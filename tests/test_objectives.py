@@ -49,7 +49,7 @@ def test_eq9_sums_four_terms_over_the_kinds():
 def test_eq4_and_eq5():
     y = torch.tensor([3, 4, 5, 6])
     a, b = torch.randn(4, 10), torch.randn(4, 10)
-    total, _ = madry_adv(mu=0.5).loss(torch.cat([a, b]), y)
+    total, _ = madry_adv(mu=0.5, benign_weight=1.0).loss(torch.cat([a, b]), y)
     assert torch.allclose(total, F.cross_entropy(a, y) + 0.5 * F.cross_entropy(b, y))
     obj = badnets(target=7, poison_rate=0.5)
     assert obj.rows(4) == [4, 2]
@@ -70,13 +70,13 @@ def test_madry_adv_weights_eq4_and_the_preset_trains_on_adversarial_examples_alo
     assert both.kinds == [Threat.BENIGN, Threat.ADVERSARIAL]
     want = 0.5 * F.cross_entropy(logits[:2], y) + 2.0 * F.cross_entropy(logits[2:], y)
     assert torch.allclose(both.loss(logits, y)[0], want)
-    alone = madry_adv(benign_weight=0.0)  # Madry et al.: the benign term is left out, not computed
+    alone = madry_adv(mu=1.0, benign_weight=0.0)  # Madry et al.: the benign term is left out, not computed
     assert alone.kinds == [Threat.ADVERSARIAL]
     assert torch.allclose(alone.loss(logits[2:], y)[0], F.cross_entropy(logits[2:], y))
     assert make_config("fmnist", "madry").benign_weight == 0.0
     assert make_config("fmnist", "madry", benign_weight=1.0).benign_weight == 1.0
     with pytest.raises(ConfigError):
-        madry_adv(benign_weight=-1.0)
+        madry_adv(mu=1.0, benign_weight=-1.0)
 
 
 def test_each_run_names_what_its_attacker_sends():

@@ -16,7 +16,10 @@ import torch
 
 from advtrojan import presets
 from advtrojan.chance import at_chance, chance_level, stalled
+from advtrojan.attacks import Budget
 from advtrojan.defenses.scan import ScanSettings, scan_model
+from advtrojan.results import Chance
+from advtrojan.runtime import Runtime
 from advtrojan.evaluation.table5 import EvalSettings, evaluate_model
 from advtrojan.training import fit, make_config
 
@@ -51,16 +54,16 @@ def test_without_the_warmup_the_mnist_budget_stalls_and_the_model_gets_no_verdic
     model = run.load_model()
     _, test = fmnist
     data = test.balanced_subset(200, seed=3)
-    res = evaluate_model(model, data, run.trigger(), EvalSettings(eps=0.3, step_size=0.15, steps=2, intensity=0.75,
-                                                                  certify=False, methods=("madry",)), progress=False)
-    assert res["chance"] == {"level": 0.1, "at_chance": True}
-    scan = scan_model(model, test.balanced_subset(300, seed=4), run.trigger(), run.config.attack(), 0.75,
-                      settings=ScanSettings(defenses=("strip", "neural_cleanse"), pool=100, nc_images=50),
-                      progress=False)
-    assert scan["chance"]["at_chance"]
+    res = evaluate_model(model, data, run.trigger(), Budget(0.3, 0.15, 2), 0.75,
+                         EvalSettings(certify=False, methods=("madry",)), progress=False)
+    assert res.chance == Chance(0.1, True)
+    scan = scan_model(model, test.balanced_subset(300, seed=4), run.trigger(), run.config.budget,
+                      run.config.attacker_input(), ScanSettings(defenses=("strip", "neural_cleanse"), pool=100),
+                      Runtime(progress=False))
+    assert scan.chance.at_chance
     for name in ("strip", "neural_cleanse"):  # no defense ran, none gave a verdict
-        assert scan[name]["detected"] is None and scan[name]["verdict"].startswith("no verdict")
-        assert "fnr" not in scan[name] and "mask_l1" not in scan[name]
+        d = scan[name]
+        assert d.detected is None and d.verdict.startswith("no verdict") and d.data is None and d.skipped
 
 
 def test_the_stall_and_chance_rules_on_hand_built_numbers():

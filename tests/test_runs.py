@@ -11,6 +11,7 @@ from advtrojan.errors import AdvTrojanError, ConfigError
 from advtrojan.training import fit, make_config
 from advtrojan.training import loop
 from advtrojan.models.weights import load_into, read_weights, save_weights
+from advtrojan.attacks import Budget
 from advtrojan.training.runs import Run
 from advtrojan.models import LeNet
 from conftest import tiny_spec, write_idx_set
@@ -36,10 +37,15 @@ def test_run_folder_contents(tmp_path, tiny_data):
     names = sorted(p.name for p in run.path.iterdir())
     assert names == ["config.json", "metrics.jsonl", "model.safetensors", "state.json"]
     cfg = json.loads((run.path / "config.json").read_text())
-    for key in ("dataset", "model", "objective", "trigger_size", "eps", "steps", "seed", "versions"):
+    for key in ("dataset", "model", "objective", "trigger_size", "budget", "warmup", "seed", "versions"):
         assert key in cfg
+    assert cfg["budget"] == {"eps": 0.2, "step_size": 0.02, "steps": 2, "norm": "linf"}  # one value, whole
     assert [m["epoch"] for m in run.metrics()] == [1, 2, 3]
     assert isinstance(run.load_model(), LeNet)
+    # a config.json of an earlier version (a flat budget, no warm-up) is read as what it ran
+    old = {k: v for k, v in cfg.items() if k not in ("budget", "warmup")} | cfg["budget"]
+    (run.path / "config.json").write_text(json.dumps(old))
+    assert Run(run.path).config.budget == Budget(0.2, 0.02, 2) and Run(run.path).config.warmup == 0.0
 
 
 def test_resume_after_interruption_equals_uninterrupted(tmp_path, tiny_data, monkeypatch):

@@ -130,20 +130,17 @@ def madry_vs_advtrojan(x, madry_acc, advtrojan_acc, path: Path, title: str, xlab
 
 
 def figure6(fig6: dict, path: Path, title: str, layer: str = "conv") -> list[str]:
-    """Figure 6: difference maps per model and intensity (top) and cosine distance (bottom)."""
+    """Figure 6: difference maps per model and intensity (top) and cosine distance (bottom);
+    ``fig6`` maps a model to its :class:`~advtrojan.results.FeatureShift`."""
     models = list(fig6)
-
-    def data(name):  # results of schema 1 have the convolutional features only, at the top level
-        return fig6[name].get("layers", {}).get(layer, fig6[name])
-
-    levels = fig6[models[0]]["intensities"][1:]
+    levels = fig6[models[0]].intensities[1:]
     fig = plt.figure(figsize=(1.6 * len(levels) + 1, 1.6 * len(models) + 3.2))
     grid = fig.add_gridspec(len(models) + 1, len(levels), height_ratios=[1] * len(models) + [1.8])
-    lim = max(abs(v) for n in models for m in data(n)["difference_maps"][1:] for row in m for v in row) or 1.0
+    lim = max(float(fig6[n].layers[layer].difference_maps[1:].abs().max()) for n in models) or 1.0
     for r, name in enumerate(models):
         for c, level in enumerate(levels):
             ax = fig.add_subplot(grid[r, c])
-            ax.imshow(torch.tensor(data(name)["difference_maps"][c + 1]).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.imshow(fig6[name].layers[layer].difference_maps[c + 1].numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -155,7 +152,8 @@ def figure6(fig6: dict, path: Path, title: str, layer: str = "conv") -> list[str
               "atim_scratch": ("v:", "tab:purple")}
     for name in models:
         marker, color = styles.get(name, ("o-", None))
-        ax.errorbar(fig6[name]["intensities"], data(name)["cosine_mean"], yerr=data(name)["cosine_std"], fmt=marker,
+        shift = fig6[name].layers[layer]
+        ax.errorbar(fig6[name].intensities, shift.cosine_mean, yerr=shift.cosine_std, fmt=marker,
                     color=color, capsize=3, label=MODEL_LABELS.get(name, name))
     ax.set_xlabel("trigger intensity")
     ax.set_ylabel("cosine distance\n1 − cos to intensity 0")
@@ -165,7 +163,7 @@ def figure6(fig6: dict, path: Path, title: str, layer: str = "conv") -> list[str
     return save(fig, path)
 
 
-def figure9(eps, methods: dict, path: Path, title: str) -> list[str]:
+def figure9(eps, methods: dict, path: Path, title: str, norm: str = "linf") -> list[str]:
     """Figure 9: accuracy against perturbation size for FGSM, BIM and Madry, each without the
     trigger (solid) and as AdvTrojan examples (dashed)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -173,9 +171,9 @@ def figure9(eps, methods: dict, path: Path, title: str) -> list[str]:
     names = {"fgsm": "FGSM", "bim": "BIM", "madry": "Madry"}
     for m, curves in methods.items():
         c = colors.get(m)
-        ax.plot(eps, [v * 100 for v in curves["without_trigger"]], "o-", color=c, label=f"{names.get(m, m)}-Exps")
-        ax.plot(eps, [v * 100 for v in curves["advtrojan"]], "s--", color=c, label=f"AdvTrojan-{names.get(m, m)}")
-    ax.set_xlabel("perturbation size ε (L∞)")
+        ax.plot(eps, [v * 100 for v in curves.without_trigger], "o-", color=c, label=f"{names.get(m, m)}-Exps")
+        ax.plot(eps, [v * 100 for v in curves.advtrojan], "s--", color=c, label=f"AdvTrojan-{names.get(m, m)}")
+    ax.set_xlabel(f"perturbation size ε ({norm})")
     ax.set_ylabel("ATIM test accuracy (%)")
     ax.set_ylim(-3, 103)
     ax.grid(alpha=0.3)
@@ -184,23 +182,24 @@ def figure9(eps, methods: dict, path: Path, title: str) -> list[str]:
     return save(fig, path)
 
 
-def figure15(data: dict, path: Path, title: str, fpr: str = "5%") -> list[str]:
+def figure15(data, path: Path, title: str, fpr: str = "5%") -> list[str]:
     """Evil Twins Figure 15's analogue: STRIP (solid) and E-STRIP (dashed) F1 against trigger size,
     for TrojanNN* and AdvTrojan, at one FPR of the tables (left), and the ROC AUC, which no threshold
     rule limits (right)."""
     fig, (ax, auc) = plt.subplots(1, 2, figsize=(9.6, 3.6))
     colors = {"trojannn-star": "tab:purple", "advtrojan": "tab:red"}
     names = {"trojannn-star": "TrojanNN*", "advtrojan": "AdvTrojan"}
-    for a, curves in data["attacks"].items():
+    for a, curves in data.attacks.items():
         for d, style, label in (("strip", "o-", "STRIP"), ("e_strip", "s--", "E-STRIP")):
-            ax.plot(data["sizes"], [f1[fpr] for f1 in curves[d]["f1"]], style, color=colors.get(a),
-                    label=f"{label} vs {names.get(a, a)}")
-            auc.plot(data["sizes"], curves[d]["roc_auc"], style, color=colors.get(a))
+            f1 = [float("nan") if v is None else v[fpr] for v in curves.defenses[d]["f1"]]  # a gap: no verdict
+            ax.plot(data.sizes, f1, style, color=colors.get(a), label=f"{label} vs {names.get(a, a)}")
+            auc.plot(data.sizes, [float("nan") if v is None else v for v in curves.defenses[d]["roc_auc"]], style,
+                     color=colors.get(a))
     ax.set_ylabel(f"F1 score (threshold at {fpr} FPR)")
     auc.set_ylabel("ROC AUC (attacked: lower entropy)")
     for a in (ax, auc):
         a.set_xlabel("trigger size (pixels per side)")
-        a.set_xticks(data["sizes"])
+        a.set_xticks(data.sizes)
         a.set_ylim(-0.03, 1.03)
         a.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
@@ -209,12 +208,13 @@ def figure15(data: dict, path: Path, title: str, fpr: str = "5%") -> list[str]:
     return save(fig, path)
 
 
-def certification_figure(cert: dict, path: Path, title: str, method: str = "li-code", confidence: float = 0.05) -> list[str]:
-    """Robust accuracy (certified and correct / all) on AdvTrojan examples against σ, per model."""
+def certification_figure(cert, path: Path, title: str, method: str = "li-code", confidence: float = 0.05) -> list[str]:
+    """Robust accuracy (certified and correct / all) on AdvTrojan examples against σ, per model
+    (``cert``: a :class:`~advtrojan.results.Certification`)."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    for name, kinds in cert["models"].items():
-        rows = [r for r in kinds["advtrojan"] if r["method"] == method and abs(r["confidence"] - confidence) < 1e-9]
-        ax.plot([r["sigma"] for r in rows], [100 * r["robust_accuracy"] for r in rows], "o-",
+    for name, kinds in cert.models.items():
+        rows = [r for r in kinds["advtrojan"] if r.method == method and abs(r.confidence - confidence) < 1e-9]
+        ax.plot([r.sigma for r in rows], [100 * r.robust_accuracy for r in rows], "o-",
                 label=MODEL_LABELS.get(name, name))
     ax.set_xlabel("noise σ")
     ax.set_ylabel("certified robust accuracy (%)")

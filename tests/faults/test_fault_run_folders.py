@@ -122,7 +122,7 @@ def test_a_damaged_stage_record_of_reproduce_is_named(tmp_path, capsys):
     (tmp_path / "r" / "stages" / "train_vanilla.json").write_text('{"run": "x", ')
     err = one_line_error(["reproduce", "--plugin", "user_dataset", "--dataset", "stripes", "--out", tmp_path / "r",
                           "--no-progress"], capsys)
-    assert "train_vanilla.json: damaged stage record" in err
+    assert "damaged stage record" in err and "train_vanilla.json" in err
 
 
 def test_resume_with_other_settings_is_refused(run, tmp_path, capsys):

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torch import nn
 
-from ..errors import ConfigError
 from ..registry import Registry, call_with
 from ..utils.device import autocast
+from .budget import Budget
 from .norms import NORMS
 
 ATTACKS: Registry = Registry("attack")
@@ -29,7 +29,8 @@ METHODS = ("fgsm", "bim", "madry")  # the paper's three (Eqs. 1-2, 12-15)
 
 
 def register_attack(name: str):
-    """Register an attack factory ``(eps, step_size, steps, norm) -> attack``, where an attack is
+    """Register an attack factory ``(budget) -> attack`` (or of any of ``eps``, ``step_size``,
+    ``steps``, ``norm``), where an attack is
     callable as ``attack(model, x, y, target=None, precision="fp32") -> x_adv`` with ``x_adv`` in
     [0, 1] (an :class:`Attack` is one). The factory receives the arguments its signature names."""
     return ATTACKS.register(name)
@@ -53,24 +54,31 @@ def frozen(model: nn.Module):
 
 @dataclass(frozen=True)
 class Attack:
-    """An L∞ or L2 gradient attack. Build one with :func:`fgsm`, :func:`bim` or :func:`madry`."""
+    """An L∞ or L2 gradient attack at a :class:`Budget`. Build one with :func:`fgsm`, :func:`bim`,
+    :func:`madry` or :meth:`Budget.attack`."""
 
-    eps: float
-    step_size: float
-    steps: int
+    budget: Budget
     random_start: bool = True
-    norm: str = "linf"
     method: str = "madry"
 
-    def __post_init__(self):
-        if self.norm not in NORMS:
-            raise ConfigError(f"unknown norm {self.norm!r}: choose one of {', '.join(NORMS)}")
-        if self.eps < 0 or self.step_size < 0 or self.steps < 0:
-            raise ConfigError(f"attack budget must be non-negative (eps={self.eps}, "
-                              f"step size={self.step_size}, steps={self.steps})")
+    @property
+    def eps(self) -> float:
+        return self.budget.eps
 
-    def with_budget(self, **changes) -> "Attack":
-        return replace(self, **changes)
+    @property
+    def step_size(self) -> float:
+        return self.budget.step_size
+
+    @property
+    def steps(self) -> int:
+        return self.budget.steps
+
+    @property
+    def norm(self) -> str:
+        return self.budget.norm
+
+    def with_budget(self, budget: Budget) -> "Attack":
+        return replace(self, budget=budget)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                  target: torch.Tensor | None = None, precision: str = "fp32") -> torch.Tensor:
@@ -115,30 +123,32 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
 
 
 @register_attack("fgsm")
-def fgsm(eps: float, norm: str = "linf") -> Attack:
-    """FGSM: a single step of size ε, no random start."""
-    return Attack(eps=eps, step_size=eps, steps=1, random_start=False, norm=norm, method="fgsm")
+def fgsm(budget: Budget) -> Attack:
+    """FGSM: a single step of size ε, no random start (the budget's α and steps are not used)."""
+    return Attack(Budget(budget.eps, budget.eps, 1, budget.norm), random_start=False, method="fgsm")
 
 
 @register_attack("bim")
-def bim(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
+def bim(budget: Budget) -> Attack:
     """BIM: iterative steps from the clean input."""
-    return Attack(eps, step_size, steps, random_start=False, norm=norm, method="bim")
+    return Attack(budget, random_start=False, method="bim")
 
 
 @register_attack("madry")
-def madry(eps: float, step_size: float, steps: int, norm: str = "linf") -> Attack:
+def madry(budget: Budget) -> Attack:
     """Madry PGD: iterative steps from a uniformly random start in the ε-ball."""
-    return Attack(eps, step_size, steps, random_start=True, norm=norm, method="madry")
+    return Attack(budget, random_start=True, method="madry")
 
 
-def budget_json(attack) -> dict:
-    """An attack's budget as reports record it; a plug-in attack may lack some of the fields."""
-    return {"method": getattr(attack, "method", type(attack).__name__), "eps": getattr(attack, "eps", None),
-            "step_size": getattr(attack, "step_size", None), "steps": getattr(attack, "steps", None),
-            "norm": getattr(attack, "norm", None)}
+def describe(attack) -> dict:
+    """An attack as reports record it: its method and budget (a plug-in attack may lack some fields)."""
+    budget = getattr(attack, "budget", None)
+    values = budget.to_json() if isinstance(budget, Budget) else {
+        k: getattr(attack, k, None) for k in ("eps", "step_size", "steps", "norm")}
+    return {"method": getattr(attack, "method", type(attack).__name__), **values}
 
 
-def make_attack(method: str, eps: float, step_size: float, steps: int, norm: str = "linf"):
-    """The registered attack ``method`` (fgsm, bim, madry or a plug-in's) at this budget."""
-    return call_with(ATTACKS.get(method), eps=eps, step_size=step_size, steps=steps, norm=norm)
+def make_attack(method: str, budget: Budget):
+    """The registered attack ``method`` (fgsm, bim, madry or a plug-in's) at ``budget``. A factory
+    receives the arguments its signature names among ``budget`` and its ε, α, steps and norm."""
+    return call_with(ATTACKS.get(method), budget=budget, **budget.to_json())

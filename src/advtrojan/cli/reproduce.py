@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from .. import presets
-from .common import add_stages_runtime
-from ..experiments.reproduce import reproduce
+from ..experiments.reproduce import ReproduceSettings, reproduce
 from ..report.build import build_report
+from ..settings import add_options, from_args
+from .common import add_runtime, runtime_from
 
 HELP = "train, evaluate and scan Vanilla, Madry-Adv and the ATIMs; write results.json and report.html"
 DESCRIPTION = """\
@@ -42,18 +41,8 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="fmnist", metavar="NAME|npz:FILE|folder:DIR",
-                   help="dataset (default: fmnist)")
-    p.add_argument("--preset", default="quick", choices=list(presets.REPRODUCE), help="(default: quick)")
-    p.add_argument("--out", metavar="DIR", help="results folder (default: results/DATASET-PRESET)")
-    p.add_argument("--runs-dir", metavar="DIR",
-                   help="where the vanilla/, madry/, atim/ and atim_scratch/ run folders live (default: "
-                        "OUT/runs); matching finished runs there are reused")
-    p.add_argument("--atim-start", choices=["madry", "scratch"],
-                   help="the ATIM of Table 5, the defenses and Figures 7-9: fine-tuned from Madry-Adv "
-                        "(Algorithm 1, line 2) or trained from random weights (line 1); both are trained "
-                        "and shown (default: the preset's)")
-    add_stages_runtime(p)
+    add_options(p, ReproduceSettings)
+    add_runtime(p)
     p.set_defaults(func=run)
     r = sub.add_parser("report", help="rebuild figures, CSV tables and report.html from RESULTS/results.json",
                        description="Rebuild RESULTS_DIR/report.html, figures/ and tables/ from results.json alone.")
@@ -62,11 +51,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    sizes = None
-    if args.atim_start:
-        sizes = dataclasses.replace(presets.REPRODUCE[args.preset], atim_start=args.atim_start)
-    reproduce(args.dataset, args.preset, args.out, args.runs_dir, force=args.force, device=args.device,
-              data_dir=args.data_dir, seed=args.seed, progress=not args.no_progress, sizes=sizes)
+    reproduce(from_args(ReproduceSettings, args), runtime_from(args))
     return 0
 
 

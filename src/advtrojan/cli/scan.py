@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ..defenses.adaptive import AdaptiveNCSettings
-from ..defenses.api import ATTACKED, scan
-from ..defenses.neural_cleanse import NCSettings
-from ..defenses.registry import DEFENSES as REGISTRY
-from ..defenses.scan import DEFENSES, ScanSettings, all_defenses
-from ..defenses.strip import StripSettings
-from ..utils.io import check_writable, write_json
-from .common import add_budget, add_certification, add_normalize, add_runtime, non_negative_float, positive_int
+from ..defenses.api import scan
+from ..defenses.registry import settings_classes
+from ..defenses.scan import ScanSettings
+from ..results import ScanResult, write_result
+from ..settings import add_options, from_args
+from ..utils.io import check_writable
+from .common import add_normalize, add_runtime, runtime_from
 
 HELP = "run Neural Cleanse, STRIP, E-STRIP, adaptive Neural Cleanse and certification on a model"
 DESCRIPTION = """\
@@ -35,18 +35,6 @@ examples:
 """
 
 
-D = ScanSettings()  # every default below comes from the settings
-
-
-def defense_list(text: str) -> tuple[str, ...]:
-    if text.strip() == "all":
-        return all_defenses()
-    names = tuple(n.strip() for n in text.split(","))
-    if not any(names) or not all(names):
-        raise argparse.ArgumentTypeError(f"expected defense names separated by commas, got {text!r}")
-    return names
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("scan", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,80 +45,42 @@ def add_parser(sub) -> None:
     add_normalize(p)
     p.add_argument("--dataset", metavar="NAME|npz:FILE|folder:DIR",
                    help="dataset, for a .safetensors file: a registered name, npz:FILE or folder:DIR")
-    p.add_argument("--defenses", type=defense_list, default=DEFENSES,
-                   help=f"comma-separated registered defenses, or all (default: the paper's: {','.join(DEFENSES)}); "
-                        f"registered now: {', '.join(REGISTRY)}")
-    p.add_argument("--attacked", choices=ATTACKED, default="auto",
-                   help="attacked inputs: AdvTrojan examples A(x+t), the trigger alone x+t, or the trigger then a "
-                        "perturbation towards the target A_t(x+t) (auto: the run's own attacker: triggered for "
-                        "BadNets, TrojanNN and IMC runs, targeted for TrojanNN*)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--figures-dir", metavar="DIR", help="where figures go (default: RUN/scan or FILE.scan)")
-    g = p.add_argument_group("sizes")
-    g.add_argument("--pool", type=positive_int, default=D.pool, help=f"clean evaluation inputs (default: {D.pool})")
-    g.add_argument("--nc-images", type=positive_int, default=D.nc_images,
-                   help=f"Neural Cleanse inputs (default: {D.nc_images})")
-    g.add_argument("--nc-epochs", type=positive_int, default=D.nc.epochs,
-                   help=f"Neural Cleanse epochs (paper: 100; default: {D.nc.epochs})")
-    g.add_argument("--anc-images", type=positive_int, default=D.anc_images,
-                   help=f"adaptive NC inputs (default: {D.anc_images})")
-    g.add_argument("--anc-epochs", type=positive_int, default=D.anc.epochs,
-                   help=f"adaptive NC epochs (default: {D.anc.epochs})")
-    g = p.add_argument_group("protocol (defaults: the original authors' code; the others are ablations)")
-    g.add_argument("--strip-superimpose", choices=["add", "average"], default="add",
-                   help="STRIP blend: add = x + r unclipped, as Gao et al.; average = (x + r)/2 (default: add)")
-    g.add_argument("--strip-threshold", choices=["normal", "quantile"], default="normal",
-                   help="STRIP threshold: normal = FPR quantile of a normal fit to clean entropies, as Gao "
-                        "et al.; quantile = empirical quantile (default: normal)")
-    g.add_argument("--nc-precision", choices=["fp32", "bf16"], default="fp32",
-                   help="Neural Cleanse precision (default: fp32; bf16 is faster, for quick looks)")
-    g.add_argument("--strip-reserved", type=positive_int, default=D.strip.n_reserved,
-                   help=f"STRIP's held-back clean inputs blended with each input (N; default: {D.strip.n_reserved})")
-    g.add_argument("--anc-restarts", type=positive_int, default=1, help="adaptive NC random restarts (default: 1)")
-    add_certification(p, images=True)
-    add_budget(p)
-    p.add_argument("--intensity", type=non_negative_float, help="trigger intensity of the attacked inputs")
-    add_runtime(p, limit=False)
+    add_options(p, ScanSettings, title="scan")
+    for cls in settings_classes():  # each registered defense's own settings, a plug-in's too
+        add_options(p, cls, prefix=f"{cls.key}-", title=f"{cls.__doc__.strip().splitlines()[0]}")
+    add_runtime(p)
     p.set_defaults(func=run)
 
 
-def verdict_table(res: dict) -> str:
+def settings_from(args) -> ScanSettings:
+    """The scan's settings, each registered defense's own among them, from the parsed options."""
+    settings = from_args(ScanSettings, args)
+    return settings.with_options(*(from_args(cls, args, prefix=f"{cls.key}-") for cls in settings_classes()))
+
+
+def verdict_table(res: ScanResult) -> str:
     """One line per defense: its title, verdict and details (each defense writes its own)."""
     lines = [f"{'defense':<26}{'verdict':<44}details", "-" * 96]
-    for name, r in res.items():
-        if isinstance(r, dict) and "verdict" in r:
-            lines.append(f"{r.get('title') or name:<26}{r['verdict']:<44}{r.get('details', '')}")
+    for name, r in res.defenses.items():
+        lines.append(f"{r.title or name:<26}{r.verdict:<44}{r.details}")
     return "\n".join(lines)
-
-
-def settings_from(args) -> ScanSettings:
-    return ScanSettings(
-        defenses=args.defenses, pool=args.pool, nc_images=args.nc_images, anc_images=args.anc_images,
-        certify_images=args.certify_images, sigma=args.sigma, radius=args.radius, noise_samples=args.noise_samples,
-        cert_method=args.cert_method, cert_confidence=args.cert_confidence,
-        nc=NCSettings(epochs=args.nc_epochs, precision=args.nc_precision),
-        strip=StripSettings(n_reserved=args.strip_reserved, superimpose=args.strip_superimpose, threshold=args.strip_threshold),
-        anc=AdaptiveNCSettings(epochs=args.anc_epochs, restarts=args.anc_restarts))
 
 
 def run(args) -> int:
     check_writable(args.json, "--json")  # before the defenses run, not after them
     check_writable(args.figures_dir, "--figures-dir", folder=True)
-    budget = {k: v for k, v in (("eps", args.eps), ("step_size", args.step_size), ("steps", args.steps),
-                                                      ("norm", args.norm))
-              if v is not None}
-    res = scan(args.target, args.dataset, arch=args.model, settings=settings_from(args), budget=budget,
-               intensity=args.intensity, attacked=args.attacked, figures_dir=args.figures_dir, device=args.device,
-               seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress, normalization=args.normalize)
+    res = scan(args.target, args.dataset, settings_from(args), runtime_from(args), arch=args.model,
+               normalization=args.normalize, figures_dir=args.figures_dir)
     print(verdict_table(res))
-    b = res["budget"]
-    p = b.get("perturbation")
-    crafted = p or b
-    towards = f" towards class {p['target']}" if p else ""
-    print(f"attacked inputs: {b['attacked']} at trigger intensity {b['intensity']}, {crafted['method']} "
-          f"{crafted['norm']} eps={crafted['eps']:.4g} step={crafted['step_size']:.4g} steps={crafted['steps']}{towards}"
-          + (f"; defenses' budget eps={b['eps']:.4g} steps={b['steps']}" if p else ""))
-    if args.json:
-        write_json(args.json, res)
+    p = res.perturbation
+    crafted = p.budget if p else res.budget
+    towards = f" towards class {p.target}" if p else ""
+    print(f"attacked inputs: {res.attacked} at trigger intensity {res.intensity}, {p.method if p else res.method} "
+          f"{crafted.describe()}{towards}"
+          + (f"; defenses' budget {res.budget.describe()}" if p else ""))
+    if args.json:  # its arrays (entropies, masks) beside it, in FILE's name with .arrays.safetensors
+        write_result(Path(args.json), res)
         print(f"wrote {args.json}")
     return 0

@@ -14,7 +14,8 @@ optimised at once, with optional random restarts (the smallest final loss wins p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,18 +27,42 @@ from ..data import ImageData
 from .. import plots
 from ..utils.device import autocast
 from .anomaly import THRESHOLD, anomaly_index, flagged
-from .registry import DefenseContext, DefenseResult, register_defense
+from ..results import DefenseResult
+from ..settings import option, positive_int
+from .registry import DefenseContext, register_defense
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdaptiveNCSettings:
-    epochs: int = 5
-    batch_size: int = 32     # images per step; each is tried with every class's trigger
-    lr: float = 0.01
-    l2_weight: float = 1.0   # λ of Eq. 11
-    restarts: int = 1
-    init_scale: float = 0.05
-    precision: str = "fp32"   # crafting precision; "bf16" is faster, for quick looks
+    """Adaptive Neural Cleanse's settings (``--anc-*``)."""
+
+    key: ClassVar[str] = "anc"
+    images: int = field(default=500, metadata=option("benign inputs of Eq. 11", parse=positive_int))
+    epochs: int = field(default=5, metadata=option("epochs", parse=positive_int))
+    batch_size: int = field(default=32, metadata=option("images per step; each is tried with every class's trigger",
+                                                        parse=positive_int))
+    lr: float = field(default=0.01, metadata=option("Adam learning rate on the triggers"))
+    l2_weight: float = field(default=1.0, metadata=option("λ of Eq. 11 on ‖t_p‖₂"))
+    restarts: int = field(default=1, metadata=option("random restarts (the smallest final loss wins per class)",
+                                                     parse=positive_int))
+    init_scale: float = field(default=0.05, metadata=option("scale of the triggers' normal initialisation"))
+    precision: str = field(default="fp32", metadata=option("crafting precision; bf16 is faster, for quick looks",
+                                                           choices=("fp32", "bf16")))
+
+
+@dataclass(frozen=True)
+class AdaptiveNCData:
+    """Figure 5: per class the L2 norm of the trigger Eq. 11 found, its anomaly index and flag."""
+
+    trigger_l2: list[float]
+    anomaly_index: list[float]
+    flagged: list[bool]
+    flagged_classes: list[int]
+    final_loss: list[float]
+    threshold: float
+    restarts: int
+    epochs: int
+    images: int
 
 
 def _optimise(model, data, attack, settings, k, device, gen, progress, restart):
@@ -91,20 +116,22 @@ def adaptive_neural_cleanse(model: nn.Module, data: ImageData, attack: Attack,
             "epochs": settings.epochs, "images": len(data), "_triggers": best_t.cpu()}
 
 
-@register_defense("adaptive_neural_cleanse", title="Adaptive Neural Cleanse",
-                  description="Eq. 11: triggers that let Madry PGD reach each class (Figure 5)")
+@register_defense("adaptive_neural_cleanse", title="Adaptive Neural Cleanse", settings=AdaptiveNCSettings,
+                  result=AdaptiveNCData, description="Eq. 11: triggers that let Madry PGD reach each class (Figure 5)")
 def adaptive_neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
-    """Figure 5: Eq. 11 per class on the first ``anc_images`` benign inputs; detected: a class flagged."""
-    anc_data = ctx.nc_data.subset(torch.arange(min(ctx.settings.anc_images, len(ctx.nc_data))))
-    r = adaptive_neural_cleanse(ctx.model, anc_data, ctx.attack, ctx.settings.anc, device=ctx.device,
+    """Figure 5: Eq. 11 per class on the first ``images`` benign inputs; detected: a class flagged."""
+    settings = ctx.options(AdaptiveNCSettings)
+    anc_data = ctx.nc_data.subset(torch.arange(min(settings.images, len(ctx.nc_data))))
+    r = adaptive_neural_cleanse(ctx.model, anc_data, ctx.attack, settings, device=ctx.device,
                                 progress=ctx.progress, seed=ctx.seed)
     r.pop("_triggers")
+    data = AdaptiveNCData(**r)
     figs = {}
     if ctx.out_dir:
         figs["adaptive_neural_cleanse_anomaly"] = plots.anomaly_figure(
-            r["anomaly_index"], r["flagged"], ctx.class_names, ctx.figure_path("adaptive_neural_cleanse_anomaly"),
+            data.anomaly_index, data.flagged, ctx.class_names, ctx.figure_path("adaptive_neural_cleanse_anomaly"),
             "Adaptive Neural Cleanse: anomaly index per class (Figure 5)")
-    fc = r["flagged_classes"]
-    return DefenseResult(verdict=f"flagged {len(fc)}/{len(r['flagged'])} {fc}",
-                         details=f"max anomaly index {max(r['anomaly_index']):.2f}", detected=bool(fc), data=r,
+    fc = data.flagged_classes
+    return DefenseResult(verdict=f"flagged {len(fc)}/{len(data.flagged)} {fc}",
+                         details=f"max anomaly index {max(data.anomaly_index):.2f}", detected=bool(fc), data=data,
                          figures=figs)

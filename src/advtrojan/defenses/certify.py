@@ -32,7 +32,8 @@ comes with its numerator and denominator, and with the robust accuracy of Li et 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 import math
 import warnings
 
@@ -40,10 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..attacks.threats import Threat
 from ..errors import ConfigError
 from ..utils.device import autocast
-from .registry import DefenseContext, DefenseResult, register_defense
+from ..results import CertRow, DefenseResult
+from ..settings import option, positive_float, positive_int
+from .registry import DefenseContext, register_defense
 
 ALPHAS = torch.linspace(1.01, 2.0, 100, dtype=torch.float64)  # Li et al.'s grid
 @dataclass(frozen=True)
@@ -52,16 +54,77 @@ class CertSettings:
     procedure (``li``, ``li-code``, ``cohen``) with its confidence (None: the procedure's own,
     :data:`CONFIDENCE`). The one home of these defaults for the CLI, scan and evaluation."""
 
-    sigma: float = 0.5
-    radius: float = 0.4
-    noise_samples: int = 100
-    method: str = "li"
-    confidence: float | None = None
+    sigma: float = field(default=0.5, metadata=option("Gaussian noise std σ", flag="--sigma",
+                                                      parse=positive_float))
+    radius: float = field(default=0.4, metadata=option("L2 radius B of Eq. 10", flag="--radius",
+                                                       parse=positive_float))
+    noise_samples: int = field(default=100, metadata=option("noisy copies per input", flag="--noise-samples",
+                                                            parse=positive_int))
+    method: str = field(default="li", metadata=option(
+        "li: Li et al.'s Renyi bound with 99.9%% Clopper-Pearson bounds; li-code: the same bound with Sison-Glaz "
+        "intervals as Li et al.'s public code; cohen: Cohen et al.'s radius", flag="--cert-method",
+        choices=("li", "li-code", "cohen")))
+    confidence: float | None = field(default=None, metadata=option(
+        "confidence of the bounds (0.05 gives li-code as the code stood before 2021)", flag="--cert-confidence",
+        metavar="P", default_text="0.999 for li and cohen, 0.95 for li-code"))
+
+    def validate(self) -> "CertSettings":
+        if not 0 < self.radius < math.inf:  # NaN fails too
+            raise ConfigError(f"certification radius must be a finite number > 0, got {self.radius}")
+        if not 0 < self.sigma < math.inf:
+            raise ConfigError(f"noise sigma must be a finite number > 0, got {self.sigma}")
+        if isinstance(self.noise_samples, bool) or not isinstance(self.noise_samples, int) or self.noise_samples < 1:
+            raise ConfigError(f"noise_samples must be a positive integer, got {self.noise_samples!r}")
+        check_method(self.method, self.confidence)
+        return self
+
+    @property
+    def resolved_confidence(self) -> float:
+        return check_method(self.method, self.confidence)
 
 
 CERT = CertSettings()
 METHODS = ("li", "li-code", "cohen")
 CONFIDENCE = {"li": 0.999, "li-code": 0.95, "cohen": 0.999}  # each procedure's default
+
+
+@dataclass(frozen=True)
+class CertifiedSettings:
+    """The certification defense's settings: Eq. 10's, and how many pool inputs it certifies."""
+
+    key: ClassVar[str] = "cert"
+    images: int = field(default=500, metadata=option("inputs to certify", flag="--certify-images",
+                                                     parse=positive_int))
+    cert: CertSettings = field(default_factory=CertSettings, metadata=option("Eq. 10", prefix=""))
+
+    def validate(self) -> None:
+        self.cert.validate()
+
+
+@dataclass(frozen=True)
+class CertSummary:
+    """Eq. 10 on a set of inputs, with its counts and the procedure."""
+
+    certified_accuracy: float
+    certified_correct: int
+    certified_count: int
+    examples: int
+    robust_accuracy: float
+    smoothed_accuracy: float
+    radius_B: float
+    sigma: float
+    samples: int
+    method: str
+    confidence: float
+    interval_failures: int
+
+
+@dataclass(frozen=True)
+class CertifiedData:
+    """The certification defense: Eq. 10 on the attacked inputs and on their clean versions."""
+
+    attacked: CertSummary
+    benign: CertSummary
 
 
 def clopper_pearson(count: torch.Tensor, n: int, confidence: float = 0.999) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +248,7 @@ def best_radius(sigma: float, method: str = "li", confidence: float | None = Non
     return float(radii_from_counts(counts, sigma, method, confidence)[1][0])
 
 
-def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = 0.5, n: int = CERT.noise_samples, method: str = "li",
+def smoothed(model: nn.Module, x: torch.Tensor, *, sigma: float = CERT.sigma, n: int = CERT.noise_samples, method: str = CERT.method,
              confidence: float | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The smoothed prediction and certified L2 radius of each input."""
     check_method(method, confidence)
@@ -210,8 +273,8 @@ def summarize(correct: torch.Tensor, radii: torch.Tensor, radius: float) -> dict
             "smoothed_accuracy": correct.double().mean().item() if n else 0.0}
 
 
-def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.5, n: int = CERT.noise_samples,
-            radius: float = 0.4, method: str = "li", confidence: float | None = None, seed: int = 0) -> dict:
+def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = CERT.sigma, n: int = CERT.noise_samples,
+            radius: float = CERT.radius, method: str = CERT.method, confidence: float | None = None, seed: int = 0) -> dict:
     """Eq. 10 on ``(x, y)``: certified accuracy at L2 radius ``radius`` with its counts, plus the radii."""
     if radius <= 0:
         raise ConfigError(f"certification radius B must be > 0, got {radius}")
@@ -225,7 +288,7 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float 
 
 
 def certification_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas, *, n: int = CERT.noise_samples,
-                        radius: float = 0.4, methods=METHODS, seed: int = 0) -> list[dict]:
+                        radius: float = CERT.radius, methods=METHODS, seed: int = 0) -> list[CertRow]:
     """Eq. 10 at each σ and for each procedure; the noise counts are drawn once per σ and shared
     by the procedures (the Li et al. code procedure also at confidence 0.05, its pre-2021 setting)."""
     rows = []
@@ -238,31 +301,27 @@ def certification_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigm
             settings.append(("li-code", 0.05))
         for method, conf in settings:
             pred, radii, failures = radii_from_counts(counts, sigma, method, conf)
-            rows.append({"sigma": sigma, "method": method, "confidence": conf, "interval_failures": failures,
-                         **summarize(pred == y.cpu(), radii, radius)})
+            rows.append(CertRow(sigma=sigma, method=method, confidence=conf, interval_failures=failures,
+                                **summarize(pred == y.cpu(), radii, radius)))
     return rows
 
 
-@register_defense("certified", title="Certified",
+@register_defense("certified", title="Certified", settings=CertifiedSettings, result=CertifiedData,
                   description="Gaussian-noise certification, Li et al.'s Renyi bound, Eq. 10 at L2 radius B")
 def certified_defense(ctx: DefenseContext) -> DefenseResult:
-    """Eq. 10 on the first ``certify_images`` attacked and clean inputs of the pool. Not a detector."""
-    s = ctx.settings
-    n = min(s.certify_images, len(ctx.x))
-    kw = dict(sigma=s.sigma, n=s.noise_samples, radius=s.radius, method=s.cert_method, confidence=s.cert_confidence,
+    """Eq. 10 on the first ``images`` attacked and clean inputs of the pool. Not a detector."""
+    s = ctx.options(CertifiedSettings)
+    n = min(s.images, len(ctx.x))
+    c = s.cert
+    kw = dict(sigma=c.sigma, n=c.noise_samples, radius=c.radius, method=c.method, confidence=c.confidence,
               seed=ctx.seed)
-    on_attacked = certify(ctx.model, ctx.attacked[:n], ctx.y[:n], **kw)
-    on_clean = certify(ctx.model, ctx.x[:n], ctx.y[:n], **kw)
-    key = "advtrojan_certified" if ctx.attacked_kind is Threat.ADVTROJAN else "attacked_certified"
-    a, b = _drop(on_attacked, "radii"), _drop(on_clean, "radii")
+    a, b = (CertSummary(**_drop(certify(ctx.model, x[:n], ctx.y[:n], **kw), "radii")) for x in (ctx.attacked, ctx.x))
     return DefenseResult(
-        title=f"Certified ({a['method']}, B={a['radius_B']})",
-        verdict=f"attacked: {a['certified_accuracy']:.1%} ({a['certified_correct']}/{a['certified_count']} "
-                f"certified correct)",
-        details=f"robust {a['robust_accuracy']:.1%} of {a['examples']}; benign: {b['certified_correct']}/"
-                f"{b['certified_count']} certified correct",
-        data={key: on_attacked["certified_accuracy"], "benign_certified": on_clean["certified_accuracy"],
-              "attacked": a, "benign": b})
+        title=f"Certified ({a.method}, B={a.radius_B})",
+        verdict=f"attacked: {a.certified_accuracy:.1%} ({a.certified_correct}/{a.certified_count} certified correct)",
+        details=f"robust {a.robust_accuracy:.1%} of {a.examples}; benign: {b.certified_correct}/"
+                f"{b.certified_count} certified correct",
+        data=CertifiedData(attacked=a, benign=b))
 
 
 def _drop(d: dict, key: str) -> dict:

@@ -22,6 +22,7 @@ pass; costs, counters and early stopping are per-class tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,24 +35,38 @@ from ..data import ImageData
 from .. import plots
 from ..utils.device import autocast
 from .anomaly import THRESHOLD, anomaly_index, flagged
-from .registry import DefenseContext, DefenseResult, register_defense
+from ..results import DefenseResult
+from ..settings import option, positive_int
+from .registry import DefenseContext, register_defense
 
 
-@dataclass
+@dataclass(frozen=True)
 class NCSettings:
-    epochs: int = 20          # the paper runs 100 (Appendix F); early stopping usually ends sooner
-    batch_size: int = 64      # images per step (each stamped with every class's trigger)
-    lr: float = 0.1
-    init_cost: float = 1e-3
-    reset_cost_to_zero: bool = True  # the original: start at cost 0, set init_cost once the ASR holds
-    asr_threshold: float = 0.99
-    patience: int = 5
+    """Neural Cleanse's settings (``--nc-*``); the defaults are the authors' code's where it has one."""
+
+    key: ClassVar[str] = "nc"
+    images: int | None = field(default=2000, metadata=option(
+        "benign inputs to reverse-engineer triggers on (None: every test input not reserved, as the paper)",
+        parse=positive_int))
+    epochs: int = field(default=20, metadata=option("epochs (the paper runs 100; early stopping usually ends sooner)",
+                                                   parse=positive_int))
+    batch_size: int = field(default=64, metadata=option("images per step, each stamped with every class's trigger",
+                                                        parse=positive_int))
+    lr: float = field(default=0.1, metadata=option("Adam learning rate"))
+    init_cost: float = field(default=1e-3, metadata=option("the L1 cost once the attack success holds"))
+    reset_cost_to_zero: bool = field(default=True, metadata=option(
+        "start at cost 0 and set the initial cost once the attack success holds, as the authors' code"))
+    asr_threshold: float = field(default=0.99, metadata=option("attack success a trigger must reach"))
+    patience: int = field(default=5, metadata=option("epochs before the cost moves", parse=positive_int))
     # the values the authors ran (gtsrb_visualize_example.py; the class defaults differ: 1.5, 0.99)
-    cost_up: float = 2.0
-    cost_down: float = 2.0 ** 1.5
-    early_stop_patience: int = 25  # 5 x patience
-    early_stop_ratio: float = 1.0  # stop once the best norm has not improved at all
-    precision: str = "fp32"   # crafting precision; "bf16" is faster and only for quick looks
+    cost_up: float = field(default=2.0, metadata=option("cost multiplier up"))
+    cost_down: float = field(default=2.0 ** 1.5, metadata=option("cost divisor down"))
+    early_stop_patience: int = field(default=25, metadata=option("epochs without a better norm before stopping "
+                                                                 "(5 x patience)"))
+    early_stop_ratio: float = field(default=1.0, metadata=option("stop once the best norm has not improved below "
+                                                                 "this share of the best"))
+    precision: str = field(default="fp32", metadata=option("precision; bf16 is faster, for quick looks",
+                                                           choices=("fp32", "bf16")))
 
 
 @dataclass
@@ -183,8 +198,40 @@ def neural_cleanse(model: nn.Module, data: ImageData, settings: NCSettings = NCS
                      "final_cost": cost.cpu().tolist(), "cost_set_at_epoch": cost_set_at.cpu().tolist()})
 
 
+@dataclass(frozen=True)
+class NCFalseNegatives:
+    """Table 2's FNR: successful attacked inputs whose predicted class is not flagged."""
+
+    fnr: float
+    successful_advtrojan: int
+    caught: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class NeuralCleanseData:
+    """Neural Cleanse's numbers (Table 2): per class the best successful mask's L1 norm, its attack
+    success, the anomaly index and the flag; the masks themselves; the FNR on attacked inputs."""
+
+    mask_l1: list[float]
+    attack_success: list[float]
+    anomaly_index: list[float]
+    flagged: list[bool]
+    flagged_classes: list[int]
+    threshold: float
+    epochs_run: int
+    classes: list[int]
+    reached_threshold: list[bool]
+    final_cost: list[float]
+    cost_set_at_epoch: list[int]
+    images: int
+    masks: torch.Tensor  # (K, H, W)
+    table2: NCFalseNegatives
+    attacked_inputs: str
+
+
 def nc_false_negative_rate(model: nn.Module, adv_inputs: torch.Tensor, labels: torch.Tensor,
-                           flagged_classes: list[int]) -> dict:
+                           flagged_classes: list[int]) -> NCFalseNegatives:
     """Table 2's FNR: the share of AdvTrojan examples the flagged classes fail to catch.
 
     Decided thus: Neural Cleanse marks a class as infected; an input is *caught* when the model
@@ -196,19 +243,20 @@ def nc_false_negative_rate(model: nn.Module, adv_inputs: torch.Tensor, labels: t
     success = pred != labels
     caught = success & torch.isin(pred, torch.tensor(flagged_classes, dtype=pred.dtype, device=pred.device))
     n = int(success.sum())
-    return {"fnr": 1.0 - int(caught.sum()) / n if n else 0.0, "successful_advtrojan": n,
-            "caught": int(caught.sum()), "rule": "caught = predicted class is flagged; over misclassified "
-                                                 "AdvTrojan examples"}
+    return NCFalseNegatives(fnr=1.0 - int(caught.sum()) / n if n else 0.0, successful_advtrojan=n,
+                            caught=int(caught.sum()),
+                            rule="caught = predicted class is flagged; over misclassified AdvTrojan examples")
 
 
 def shared_neural_cleanse(ctx: DefenseContext) -> NCResult:
     """Neural Cleanse on the scan's benign inputs, computed once (E-STRIP reuses its triggers)."""
-    return ctx.shared("neural_cleanse", lambda: neural_cleanse(ctx.model, ctx.nc_data, ctx.settings.nc,
-                                                               device=ctx.device, progress=ctx.progress,
-                                                               seed=ctx.seed))
+    settings = ctx.options(NCSettings)
+    nc_data = ctx.nc_data.subset(torch.arange(min(settings.images or len(ctx.nc_data), len(ctx.nc_data))))
+    return ctx.shared("neural_cleanse", lambda: neural_cleanse(ctx.model, nc_data, settings, device=ctx.device,
+                                                               progress=ctx.progress, seed=ctx.seed))
 
 
-@register_defense("neural_cleanse", title="Neural Cleanse",
+@register_defense("neural_cleanse", title="Neural Cleanse", settings=NCSettings, result=NeuralCleanseData,
                   description="reverse-engineered trigger per class, anomaly index by MAD, flagged if > 2 on the "
                               "small side; FNR on attacked inputs (Table 2)")
 def neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
@@ -218,8 +266,8 @@ def neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
     d = nc.to_dict()
     fc = d["flagged_classes"]
     t2 = nc_false_negative_rate(ctx.model, ctx.attacked, ctx.y, fc)
-    data = {**d, "images": len(ctx.nc_data), "masks": nc.masks[:, 0].mul(1000).round().div(1000).tolist(),
-            "table2": t2, "attacked_inputs": ctx.attacked_label}
+    data = NeuralCleanseData(**d, images=min(ctx.options(NCSettings).images or len(ctx.nc_data), len(ctx.nc_data)),
+                             masks=nc.masks[:, 0].clone(), table2=t2, attacked_inputs=ctx.attacked_label)
     figs = {}
     if ctx.out_dir:
         names = ctx.class_names
@@ -230,5 +278,5 @@ def neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
             nc.index.tolist(), nc.flagged.tolist(), names, ctx.figure_path("neural_cleanse_anomaly"),
             "Neural Cleanse: anomaly index per class")
     return DefenseResult(verdict=f"flagged {len(fc)}/{len(d['flagged'])} {fc}",
-                         details=f"FNR {t2['fnr']:.1%} of {t2['successful_advtrojan']} successful attacks",
+                         details=f"FNR {t2.fnr:.1%} of {t2.successful_advtrojan} successful attacks",
                          detected=bool(fc), data=data, figures=figs)

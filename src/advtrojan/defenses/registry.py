@@ -26,30 +26,9 @@ from torch import nn
 from ..attacks.threats import Threat
 from ..attacks.trigger import Trigger
 from ..data import ImageData
+from ..errors import ConfigError
 from ..registry import Registry
-
-
-@dataclass
-class DefenseResult:
-    """What one defense concluded about one model.
-
-    ``verdict`` and ``details`` are the defense's line of ``scan``'s verdict table; ``detected``
-    says whether it caught the attack (None for a defense that is not a detector, such as
-    certification); ``data`` holds its numbers (JSON-able); ``figures`` maps a figure name to
-    the files written. The name and title are filled in by the registry.
-    """
-
-    verdict: str
-    details: str = ""
-    detected: bool | None = None
-    data: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)
-    name: str = ""
-    title: str = ""
-
-    def to_json(self) -> dict:
-        return {**self.data, "title": self.title, "verdict": self.verdict, "details": self.details,
-                "detected": self.detected}
+from ..results import DefenseResult
 
 
 @dataclass
@@ -72,7 +51,7 @@ class DefenseContext:
     attacked: torch.Tensor
     attacked_kind: Threat
     trigger: Trigger
-    attack: object
+    attack: object            # the defenses' attack: Madry PGD at the scan's budget (adaptive Neural Cleanse)
     intensity: float
     settings: object          # the ScanSettings of this scan
     device: torch.device | str = "cpu"
@@ -93,6 +72,10 @@ class DefenseContext:
         """Where figure ``name`` goes (None: figures are not wanted)."""
         return None if self.out_dir is None else self.out_dir / name
 
+    def options(self, cls):
+        """This scan's settings of class ``cls`` (a defense's own, as it registered them)."""
+        return self.settings.options_for(cls)
+
     def shared(self, key: str, compute: Callable):
         """``compute()`` once per scan (e.g. Neural Cleanse, which E-STRIP reuses)."""
         if key not in self.cache:
@@ -107,6 +90,8 @@ class Defense:
     run: Callable[[DefenseContext], DefenseResult]
     description: str = ""
     template: str | None = None  # a Jinja2 template of its report section (``r``: its JSON); None: generic
+    settings: type | None = None  # its settings class (a frozen dataclass with a ``key``); None: none
+    result: type | None = None    # the type of its result's ``data``; None: a JSON-able dict
 
     @property
     def factory(self):  # where it was defined, for the registry's clash check
@@ -116,24 +101,43 @@ class Defense:
 DEFENSES: Registry = Registry("defense")
 
 
-def register_defense(name: str, *, title: str | None = None, description: str = "",
-                     template: str | None = None) -> Callable:
-    """Decorator: register ``fn(ctx) -> DefenseResult`` as defense ``name``; ``template`` (Jinja2,
-    given ``r``, the result's JSON) is its section of the reproduce report."""
+def register_defense(name: str, *, title: str | None = None, description: str = "", template: str | None = None,
+                     settings: type | None = None, result: type | None = None) -> Callable:
+    """Decorator: register ``fn(ctx) -> DefenseResult`` as defense ``name``.
+
+    ``settings``: its settings class, a dataclass whose fields carry :func:`advtrojan.settings.option`
+    metadata and whose class attribute ``key`` names its options (``--KEY-FIELD`` on the command line,
+    ``ScanSettings.options[KEY]``); defenses may share one (E-STRIP uses STRIP's). ``result``: the
+    dataclass of its result's ``data``, rebuilt from results files. ``template`` (Jinja2, given ``r``,
+    the result's JSON) is its section of the reproduce report."""
+    if settings is not None and not isinstance(getattr(settings, "key", None), str):
+        raise ConfigError(f"defense {name!r}: its settings class {settings.__name__} needs a class attribute `key` "
+                          f"(the prefix of its options)")
+
     def add(fn):
         DEFENSES.add(name, Defense(name, title or name, fn, description or (fn.__doc__ or "").strip().split("\n")[0],
-                                   template))
+                                   template, settings, result))
         return fn
     return add
 
 
+def settings_classes() -> list[type]:
+    """The settings classes of the registered defenses, each once, in registration order."""
+    out: list[type] = []
+    for _, d in DEFENSES.items():
+        if d.settings is not None and d.settings not in out:
+            out.append(d.settings)
+    return out
+
+
 def run_defense(name: str, ctx: DefenseContext) -> DefenseResult:
     """Run registered defense ``name`` on ``ctx``; its result is checked and named."""
-    from ..errors import ConfigError
-
     defense = DEFENSES.get(name)
     result = defense.run(ctx)
     if not isinstance(result, DefenseResult):
         raise ConfigError(f"defense {name!r} returned {type(result).__name__}, not a DefenseResult")
+    if defense.result is not None and not isinstance(result.data, defense.result):
+        raise ConfigError(f"defense {name!r} returned data of type {type(result.data).__name__}, not the "
+                          f"{defense.result.__name__} it registered")
     result.name, result.title = name, result.title or defense.title
     return result

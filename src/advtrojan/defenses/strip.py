@@ -28,7 +28,8 @@ All blends of a batch of inputs go through the model in one forward pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -38,20 +39,30 @@ from ..errors import ConfigError
 from .. import plots
 from ..utils.device import autocast
 from .neural_cleanse import shared_neural_cleanse
-from .registry import DefenseContext, DefenseResult, register_defense
+from ..results import DefenseResult
+from ..settings import option, positive_int
+from .registry import DefenseContext, register_defense
 
 FPRS = (0.10, 0.05, 0.02)
 SUPERIMPOSE = ("add", "average")
 THRESHOLDS = ("normal", "quantile")
 
 
-@dataclass
+@dataclass(frozen=True)
 class StripSettings:
-    n_reserved: int = 100
-    superimpose: str = "add"      # Gao et al.: x + r, unclipped; "average": (x + r) / 2 (ablation)
-    threshold: str = "normal"     # Gao et al.: FRR quantile of a normal fit; "quantile": empirical (ablation)
-    batch_size: int = 10          # inputs per forward pass (x n_reserved blends: ~1000 images, cache-sized)
-    precision: str = "fp32"
+    """STRIP's settings (``--strip-*``), shared by E-STRIP; the defaults are Gao et al.'s code's."""
+
+    key: ClassVar[str] = "strip"
+    n_reserved: int = field(default=100, metadata=option(
+        "held-back clean inputs blended with each input (N)", flag="--strip-reserved", parse=positive_int))
+    superimpose: str = field(default="add", metadata=option(
+        "blend: add = x + r unclipped, as Gao et al.; average = (x + r)/2 (an ablation)", choices=SUPERIMPOSE))
+    threshold: str = field(default="normal", metadata=option(
+        "threshold: normal = FPR quantile of a normal fit to clean entropies, as Gao et al.; quantile = empirical "
+        "quantile (an ablation)", choices=THRESHOLDS))
+    batch_size: int = field(default=10, metadata=option(
+        "inputs per forward pass (x N blends: about 1000 images, cache-sized)", parse=positive_int))
+    precision: str = field(default="fp32", metadata=option("precision", choices=("fp32", "bf16")))
 
     def validate(self) -> None:
         if self.superimpose not in SUPERIMPOSE:
@@ -60,6 +71,40 @@ class StripSettings:
             raise ConfigError(f"unknown STRIP threshold {self.threshold!r}: choose {' or '.join(THRESHOLDS)}")
         if self.n_reserved < 1:
             raise ConfigError(f"STRIP needs at least one reserved input, got {self.n_reserved}")
+
+
+@dataclass(frozen=True)
+class StripData:
+    """STRIP's (or E-STRIP's) numbers: per target FPR (keys "10%", "5%", "2%"), the FNR of each rule
+    (Gao et al.'s low entropy ``fnr``, upper tail ``fnr_high``, two-sided), the FPR measured on
+    held-out clean inputs, the thresholds and F1; the ROC AUC of each side; the entropies."""
+
+    fnr: dict[str, float]
+    measured_fpr: dict[str, float]
+    threshold: dict[str, float]
+    fnr_high: dict[str, float]
+    measured_fpr_high: dict[str, float]
+    threshold_high: dict[str, float]
+    fnr_two_sided: dict[str, float]
+    measured_fpr_two_sided: dict[str, float]
+    threshold_method: str
+    f1: dict[str, float]
+    roc_auc: float
+    roc_auc_high: float
+    n_clean_fit: int
+    n_clean_eval: int
+    n_attacked: int
+    superimpose: str
+    entropy_clean: torch.Tensor
+    entropy_attacked: torch.Tensor
+    attacked_inputs: str
+    n_reserved: int
+    threshold_degenerate: dict[str, bool] | None = None  # the normal fit only
+    fnr_quantile: dict[str, float] | None = None
+    measured_fpr_quantile: dict[str, float] | None = None
+    f1_quantile: dict[str, float] | None = None
+    trigger_class: int | None = None   # E-STRIP: the Neural Cleanse trigger stamped on the reserved inputs
+    trigger_choice: str | None = None
 
 
 def superimpose(x: torch.Tensor, reserved: torch.Tensor, how: str = "add") -> torch.Tensor:
@@ -181,54 +226,56 @@ def strip(model: nn.Module, reserved: torch.Tensor, clean: torch.Tensor, attacke
     half = len(clean_scores) // 2
     report = detection_report(clean_scores[:half], clean_scores[half:], attacked_scores, method=settings.threshold)
     report["superimpose"] = settings.superimpose
-    report["entropy_clean"] = clean_scores.tolist()
-    report["entropy_attacked"] = attacked_scores.tolist()
+    report["entropy_clean"] = clean_scores
+    report["entropy_attacked"] = attacked_scores
     return report
 
 
-def _verdict(r: dict) -> tuple[str, str, bool]:
-    fnr = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr"].items())
-    two = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_two_sided"].items())
-    first = next(iter(r["fnr"].values()))
-    details = f"AUC {r['roc_auc']:.3f}; two-sided FNR {two}"
-    if any(r.get("threshold_degenerate", {}).values()):
-        quant = ", ".join(f"{k} {v:.1%}" for k, v in r["fnr_quantile"].items())
+def _verdict(r: StripData) -> tuple[str, str, bool]:
+    fnr = ", ".join(f"{k} {v:.1%}" for k, v in r.fnr.items())
+    two = ", ".join(f"{k} {v:.1%}" for k, v in r.fnr_two_sided.items())
+    first = next(iter(r.fnr.values()))
+    details = f"AUC {r.roc_auc:.3f}; two-sided FNR {two}"
+    if r.threshold_degenerate and any(r.threshold_degenerate.values()):
+        quant = ", ".join(f"{k} {v:.1%}" for k, v in r.fnr_quantile.items())
         details += f"; the normal-fit threshold is below 0 bits (flags nothing); empirical-quantile FNR {quant}"
     return f"FNR at FPR {fnr}", details, first < 0.5
 
 
-@register_defense("strip", title="STRIP",
+def _run(ctx: DefenseContext, trigger: Trigger | None = None, **extra) -> StripData:
+    reserved_x, _ = ctx.reserved.tensors(ctx.device)
+    r = strip(ctx.model, reserved_x, ctx.x, ctx.attacked, ctx.options(StripSettings), trigger=trigger)
+    return StripData(**r, attacked_inputs=ctx.attacked_label, n_reserved=len(reserved_x), **extra)
+
+
+@register_defense("strip", title="STRIP", settings=StripSettings, result=StripData,
                   description="entropy of 100 blends with reserved clean inputs; FNR at FPR 10/5/2%, AUC (Table 3)")
 def strip_defense(ctx: DefenseContext) -> DefenseResult:
     """Table 3. Detected: fewer than half of the attacked inputs pass at the largest FPR."""
-    reserved_x, _ = ctx.reserved.tensors(ctx.device)
-    r = strip(ctx.model, reserved_x, ctx.x, ctx.attacked, ctx.settings.strip)
+    r = _run(ctx)
     figs = {}
     if ctx.out_dir:
         figs["strip_entropy"] = plots.entropy_histogram(
-            r["entropy_clean"], r["entropy_attacked"], ctx.figure_path("strip_entropy"),
-            "STRIP: entropy of clean vs attacked inputs", ctx.attacked_label, r["threshold"])
+            r.entropy_clean.tolist(), r.entropy_attacked.tolist(), ctx.figure_path("strip_entropy"),
+            "STRIP: entropy of clean vs attacked inputs", ctx.attacked_label, r.threshold)
     verdict, details, detected = _verdict(r)
-    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs,
-                         data={**r, "attacked_inputs": ctx.attacked_label, "n_reserved": len(reserved_x)})
+    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data=r)
 
 
-@register_defense("e_strip", title="E-STRIP",
+@register_defense("e_strip", title="E-STRIP", settings=StripSettings, result=StripData,
                   description="STRIP with the Neural-Cleanse trigger stamped on the reserved inputs (Table 4)")
 def e_strip_defense(ctx: DefenseContext) -> DefenseResult:
     """Table 4: STRIP whose reserved inputs carry the trigger Neural Cleanse recovered for the
     flagged class with the largest anomaly index (else the class with the smallest mask)."""
     nc = shared_neural_cleanse(ctx)
     k = int(nc.l1.argmin()) if not nc.flagged.any() else int(nc.index.masked_fill(~nc.flagged, -1).argmax())
-    reserved_x, _ = ctx.reserved.tensors(ctx.device)
-    r = strip(ctx.model, reserved_x, ctx.x, ctx.attacked, ctx.settings.strip, trigger=nc.trigger(k))
+    r = _run(ctx, trigger=nc.trigger(k), trigger_class=k,
+             trigger_choice="the flagged class with the largest anomaly index, else the class with the smallest "
+                            "recovered mask")
     figs = {}
     if ctx.out_dir:
         figs["e_strip_entropy"] = plots.entropy_histogram(
-            r["entropy_clean"], r["entropy_attacked"], ctx.figure_path("e_strip_entropy"),
-            f"E-STRIP (trigger of class {ctx.class_names[k]}): entropy", ctx.attacked_label, r["threshold"])
+            r.entropy_clean.tolist(), r.entropy_attacked.tolist(), ctx.figure_path("e_strip_entropy"),
+            f"E-STRIP (trigger of class {ctx.class_names[k]}): entropy", ctx.attacked_label, r.threshold)
     verdict, details, detected = _verdict(r)
-    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data={
-        **r, "attacked_inputs": ctx.attacked_label, "n_reserved": len(reserved_x), "trigger_class": k,
-        "trigger_choice": "the flagged class with the largest anomaly index, else the class with the smallest "
-                          "recovered mask"})
+    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data=r)

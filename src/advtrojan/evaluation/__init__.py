@@ -1,113 +1,82 @@
-"""Evaluation: the rows of Table 5 and Figure 4 for a trained run."""
+"""Evaluation: the rows of Table 5 and Figure 4 for a trained run or any model.
+
+    from advtrojan import evaluate
+    from advtrojan.evaluation import EvalSettings
+    result = evaluate("runs/fmnist/atim", EvalSettings(budget={"eps": 0.1}))
+    result["advtrojan"], result.certified
+"""
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from pathlib import Path
 
-from ..attacks.pgd import budget_json
-from ..data import load_dataset
+from ..attacks.pgd import describe
+from ..data import ImageData, get_spec, load_dataset
 from ..errors import ConfigError
+from ..results import EvalResult
+from ..runtime import Runtime
+from ..targets import load_target
 from ..training.runs import Run
 from ..utils.device import configure_threads, resolve_device
 from ..utils.distributed import setup
 from .table5 import PAPER_TABLE5, EvalSettings, evaluate_model, format_table
 
 
-def evaluate_run(run: str | Path, *, transfer_from: str | Path | None = None, eps: float | None = None,
-                 step_size: float | None = None, steps: int | None = None, intensity: float | None = None,
-                 limit: int | None = None, data_dir=None, device: str = "auto", precision: str = "fp32",
-                 batch_size: int = 500, seed: int = 0, progress: bool = True, certify: bool = True,
-                 radius: float = 0.4, sigma: float = 0.5, noise_samples: int = 100, cert_method: str = "li",
-                 cert_confidence: float | None = None, methods=("madry", "fgsm", "bim"), norm: str | None = None) -> dict:
-    """Evaluate a finished run folder; returns the Table 5 accuracies plus ``details``.
+def evaluate(target, settings: EvalSettings = EvalSettings(), runtime: Runtime = Runtime(), *, dataset=None,
+             trigger=None) -> EvalResult:
+    """Table 5's rows for ``target``: a finished run folder, or an ``nn.Module`` mapping images in
+    [0, 1] to logits with its ``dataset`` (a name, ``npz:``/``folder:`` path or the test ImageData).
 
-    Budget defaults are the run's (Table 1); ``limit`` evaluates on a class-balanced test subset.
-    """
+    ``settings`` (:class:`EvalSettings`): the attacks, the budget given in part (the rest is the
+    run's, else Table 1's), the trigger's test intensity, the certification, a substitute model for
+    transferred examples (a run folder). ``trigger`` replaces the target's (the run's, else the
+    square of Figure 1). Under torchrun each process evaluates its share of the test set."""
     import torch
 
+    settings.validate()  # before any work
     configure_threads()
-    world, device = setup(device)
+    world, device = setup(runtime.device)
     dev = resolve_device(device)
-    torch.manual_seed(seed + 1_000_003 * world.rank)  # random starts, per process
-    r = Run(run)
-    config = r.config
-    model = r.load_model(dev)
+    torch.manual_seed(runtime.seed + 1_000_003 * world.rank)  # random starts, per process
+    t = load_target(target, None, dataset, dev)
     transfer = None
-    if transfer_from is not None:  # the substitute model must see the same images as the evaluated one
-        source = Run(transfer_from)
-        theirs, ours = source.config.spec, r.config.spec
+    if settings.transfer_from is not None:  # the substitute model must see the same images as the evaluated one
+        source = Run(settings.transfer_from)
+        theirs, ours = source.config.spec, get_spec(t.dataset)
         if (theirs.shape, theirs.num_classes) != (ours.shape, ours.num_classes):
-            raise ConfigError(f"--transfer-from {transfer_from}: a model of {theirs.name} ({theirs.shape}, "
+            raise ConfigError(f"--transfer-from {settings.transfer_from}: a model of {theirs.name} ({theirs.shape}, "
                               f"{theirs.num_classes} classes) cannot craft examples for {ours.name} ({ours.shape}, "
                               f"{ours.num_classes} classes)")
         transfer = source.load_model(dev)
-    budget = config.budget().override(eps=eps, step_size=step_size, steps=steps, norm=norm)
-    settings = EvalSettings(eps=budget.eps, step_size=budget.step_size, steps=budget.steps,
-                            intensity=config.test_intensity if intensity is None else intensity,
-                            norm=budget.norm, precision=precision, batch_size=batch_size, certify=certify,
-                            radius=radius, sigma=sigma, noise_samples=noise_samples, cert_method=cert_method,
-                            cert_confidence=cert_confidence, methods=tuple(methods))
-    settings.attacks()  # validates the budget before any work
-    if certify:
-        from ..defenses.certify import check_method
-        settings.cert_confidence = check_method(cert_method, cert_confidence)
-    if certify and not (0 < radius < math.inf and 0 < sigma < math.inf):  # NaN fails too
-        raise ConfigError(f"certification needs radius B > 0 and sigma > 0 (got B={radius}, sigma={sigma})")
-    data = _limited(load_dataset(config.dataset, "test", data_dir=data_dir), limit, seed)
-    attacker = config.attacker_input()
-    result = evaluate_model(model, data, r.trigger(), settings, transfer_model=transfer,
-                            attacker=attacker, device=dev, progress=progress, world=world)
-    result["details"] = {"run": str(r.path), "dataset": config.dataset, "objective": config.objective,
-                         "model": config.model, "test_examples": len(data), "eps": settings.eps,
-                         "step_size": settings.step_size, "steps": settings.steps, "norm": settings.norm,
-                         "intensity": settings.intensity, "precision": precision, "seed": seed,
-                         "transfer_from": None if transfer_from is None else str(transfer_from),
-                         "certified": {"method": cert_method, "confidence": settings.cert_confidence,
-                                       "radius_B": radius, "sigma": sigma,
-                                       "noise_samples": noise_samples} if certify else None,
-                         "world_size": world.size,
-                         # what the success rates measure (a poisoning run's attacker: its kind, intensity,
-                         # target and, for TrojanNN*, its own perturbation budget)
-                         "attacker": None if attacker.target is None else {
-                             "kind": attacker.kind.value, "intensity": attacker.intensity, "target": attacker.target,
-                             **(budget_json(attacker.attack) if attacker.kind.adversarial else {})}}
-    return result
+    budget = settings.budget.apply(t.budget)
+    intensity = t.intensity if settings.intensity is None else settings.intensity
+    settings.attacks(budget)  # validates the budget before any work
+    data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=runtime.data_dir)
+    data = _limited(data, settings.limit, runtime.seed)
+    attacker = t.attacker if t.run is not None else None
+    result = evaluate_model(t.model, data, trigger or t.trigger, budget, intensity, settings,
+                            transfer_model=transfer, attacker=attacker, device=dev, progress=runtime.progress,
+                            world=world)
+    details = {"dataset": t.dataset, "precision": settings.precision, "seed": runtime.seed,
+               "transfer_from": None if settings.transfer_from is None else str(settings.transfer_from),
+               "world_size": world.size}
+    if t.run is not None:
+        cfg = t.run.config
+        details.update(run=str(t.run.path), objective=cfg.objective, model=cfg.model,
+                       # what the success rates measure (a poisoning run's attacker: its kind, intensity,
+                       # target and, for TrojanNN*, its own perturbation budget)
+                       attacker=None if attacker.target is None else {
+                           "kind": attacker.kind.value, "intensity": attacker.intensity, "target": attacker.target,
+                           **(describe(attacker.attack) if attacker.kind.adversarial else {})})
+    return replace(result, details=details)
 
 
-def evaluate(target, dataset=None, *, budget=None, trigger=None, intensity: float | None = None,
-             limit: int | None = None, methods=("madry", "fgsm", "bim"), certify: bool = False,
-             data_dir=None, device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
-    """Table 5's rows for any model: a run folder, or an ``nn.Module`` mapping images in [0, 1] to
-    logits with its ``dataset`` (a name, ``npz:``/``folder:`` path or the test ImageData).
-
-    Defaults are the run's, else the dataset's (:mod:`advtrojan.presets`): Table 1's budget, the
-    square trigger, the paper's test intensity. ``methods`` may name any registered attack.
-    """
-    import torch
-    from torch import nn
-
-    from ..data import ImageData
-
-    if not isinstance(target, nn.Module):
-        b = budget
-        return evaluate_run(target, eps=b and b.eps, step_size=b and b.step_size, steps=b and b.steps,
-                            intensity=intensity, limit=limit, data_dir=data_dir, device=device, seed=seed,
-                            progress=progress, certify=certify)
-    from ..defenses.api import load_target
-
-    configure_threads()
-    dev = resolve_device(device)
-    t = load_target(target, None, dataset, dev)
-    b = budget or t.budget
-    settings = EvalSettings(eps=b.eps, step_size=b.step_size, steps=b.steps, norm=b.norm,
-                            intensity=t.intensity if intensity is None else intensity, certify=certify,
-                            methods=tuple(methods))
-    settings.attacks()
-    data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=data_dir)
-    data = _limited(data, limit, seed)
-    torch.manual_seed(seed)
-    return evaluate_model(t.model, data, trigger or t.trigger, settings, device=dev, progress=progress)
+def evaluate_run(run: str | Path, settings: EvalSettings = EvalSettings(), runtime: Runtime = Runtime()) -> EvalResult:
+    """Evaluate a finished run folder (:func:`evaluate`)."""
+    if not Path(run).is_dir():
+        Run(run).config  # the one error for a path that is not a run folder
+    return evaluate(str(run), settings, runtime)
 
 
 __all__ = ["evaluate", "evaluate_run", "evaluate_model", "EvalSettings", "format_table", "PAPER_TABLE5"]

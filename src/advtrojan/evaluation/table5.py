@@ -27,18 +27,22 @@ Keys (accuracies in [0, 1]):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks.pgd import Attack, make_attack
+from ..attacks.budget import Budget, BudgetOverride
+from ..attacks.pgd import ATTACKS, Attack, make_attack
 from ..attacks.threats import AttackerInput, Threat, craft
 from ..attacks.trigger import Trigger
 from ..chance import at_chance, chance_level, chance_note
 from ..data import ImageData
-from ..defenses.certify import CERT, smoothed, summarize
+from ..defenses.certify import CertSettings, smoothed, summarize
+from ..errors import ConfigError
+from ..results import CertCount, Chance, EvalResult
+from ..settings import option, positive_int
 from ..paper import PAPER_TABLE5
 from ..utils.distributed import World
 
@@ -51,37 +55,70 @@ ROW_NAMES = {
 }
 
 
-@dataclass
+def attack_list(text: str) -> tuple[str, ...]:
+    """``--attacks``: comma-separated registered attack names."""
+    import argparse
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected attack names separated by commas, got {text!r}")
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown attack {', '.join(unknown)}: choose from {', '.join(ATTACKS)}")
+    return names
+
+
+@dataclass(frozen=True)
 class EvalSettings:
-    """The budget of the Madry/BIM attacks (FGSM uses ``eps``) and the trigger's test intensity."""
+    """How Table 5 is measured: the attacks and their budget (given in part: the rest is the run's,
+    else Table 1's), the trigger's test intensity, precision, and Eq. 10's certification."""
 
-    eps: float
-    step_size: float
-    steps: int
-    intensity: float
-    norm: str = "linf"
-    precision: str = "fp32"
-    batch_size: int = 500
-    certify: bool = True       # adds advtrojan_certified (Eq. 10)
-    sigma: float = CERT.sigma
-    radius: float = CERT.radius  # B of Eq. 10, L2
-    noise_samples: int = CERT.noise_samples
-    cert_method: str = CERT.method
-    cert_confidence: float | None = None  # None: the procedure's default (defenses.certify.CONFIDENCE)
-    methods: tuple[str, ...] = ("madry", "fgsm", "bim")  # Madry is always run: it gives benign/trigger too
+    budget: BudgetOverride = field(default_factory=BudgetOverride, metadata=option(
+        "attack budget", prefix="", default_text="the run's, else Table 1's for the dataset"))
+    intensity: float | None = field(default=None, metadata=option(
+        "trigger test intensity", default_text="the run's, else the paper's: 0.75 MNIST/FMNIST, 1.0 CIFAR-10"))
+    methods: tuple[str, ...] = field(default=("madry", "fgsm", "bim"), metadata=option(
+        "attacks for the adversarial rows, comma-separated registered names; Madry always runs (it gives the "
+        "benign and trigger rows)", flag="--attacks", parse=attack_list))
+    precision: str = field(default="fp32", metadata=option(
+        "precision of the attacks (fp32 so the final numbers do not depend on low precision)",
+        choices=("fp32", "bf16")))
+    batch_size: int = field(default=500, metadata=option("evaluation batch size", parse=positive_int))
+    limit: int | None = field(default=None, metadata=option(
+        "evaluate on a deterministic class-balanced subset of N test images", parse=positive_int, metavar="N",
+        default_text="the whole test set"))
+    certify: bool = field(default=True, metadata=option("advtrojan_certified: Eq. 10 on the AdvTrojan examples",
+                                                        flag="--certified"))
+    cert: CertSettings = field(default_factory=CertSettings, metadata=option("Eq. 10", prefix=""))
+    transfer_from: str | None = field(default=None, metadata=option(
+        "craft transferred AdvTrojan examples on this (Vanilla) run's model (Appendix G.1)", metavar="VANILLA_RUN"))
 
-    def attacks(self) -> dict[str, Attack]:
+    def __post_init__(self):
+        object.__setattr__(self, "budget", BudgetOverride.of(self.budget))
+        object.__setattr__(self, "methods", tuple(self.methods))
+
+    def attacks(self, budget: Budget) -> dict[str, Attack]:
         """Madry first (it gives the benign and trigger rows), then the other ``methods``: the
         paper's FGSM and BIM or any registered attack (:func:`advtrojan.attacks.register_attack`)."""
         names = ["madry"] + [m for m in self.methods if m != "madry"]
-        return {m: make_attack(m, self.eps, self.step_size, self.steps, self.norm) for m in names}
+        return {m: make_attack(m, budget) for m in names}
+
+    def validate(self) -> "EvalSettings":
+        for m in self.methods:
+            ATTACKS.get(m)
+        if self.certify:
+            self.cert.validate()
+        if self.intensity is not None and not 0 <= self.intensity <= 1:
+            raise ConfigError(f"trigger intensity must lie in [0, 1], got {self.intensity}")
+        return self
 
 
-def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings: EvalSettings, *,
-                   transfer_model: nn.Module | None = None, attacker: AttackerInput | None = None,
-                   device: torch.device | str = "cpu", progress: bool = True,
-                   world: World = World()) -> dict[str, float]:
-    """Accuracy of ``model`` on each kind of example; see the module docstring for the keys.
+def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, budget: Budget, intensity: float,
+                   settings: EvalSettings = EvalSettings(), *, transfer_model: nn.Module | None = None,
+                   attacker: AttackerInput | None = None, device: torch.device | str = "cpu",
+                   progress: bool = True, world: World = World()) -> EvalResult:
+    """Accuracy of ``model`` on each kind of example at ``budget`` and trigger ``intensity``; see
+    the module docstring for the rows. ``settings.budget`` is not applied here (the caller resolves
+    the budget).
 
     ``attacker`` with a target (a poisoning run's :meth:`RunConfig.attacker_input`) adds the
     success rates of what that attacker sends, on the non-target-class inputs.
@@ -101,6 +138,7 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
     asr_total = 0
     cert_correct, cert_radii = [], []
     noise = torch.Generator().manual_seed(0)
+    attacks, cert = settings.attacks(budget), settings.cert
 
     def count(key: str, x: torch.Tensor, y: torch.Tensor) -> None:
         with torch.no_grad():
@@ -109,9 +147,9 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
     batches = data.batches(settings.batch_size, device=device)
     total = -(-len(data) // settings.batch_size)
     for x, y in tqdm(batches, total=total, desc="evaluate", disable=not (progress and world.main), unit="batch"):
-        for name, attack in settings.attacks().items():
+        for name, attack in attacks.items():
             inputs = craft([Threat.BENIGN, Threat.TRIGGERED, Threat.ADVERSARIAL, Threat.ADVTROJAN], x, y,
-                           trigger=trigger, intensity=settings.intensity, attack=attack, model=model,
+                           trigger=trigger, intensity=intensity, attack=attack, model=model,
                            precision=settings.precision)
             if name == "madry":
                 count("benign", inputs[Threat.BENIGN], y)
@@ -119,14 +157,13 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
             count(name, inputs[Threat.ADVERSARIAL], y)
             count(f"advtrojan_{name}" if name != "madry" else "advtrojan", inputs[Threat.ADVTROJAN], y)
             if name == "madry" and settings.certify:
-                pred, radii = smoothed(model, inputs[Threat.ADVTROJAN], sigma=settings.sigma,
-                                       n=settings.noise_samples, method=settings.cert_method,
-                                       confidence=settings.cert_confidence, generator=noise)
+                pred, radii = smoothed(model, inputs[Threat.ADVTROJAN], sigma=cert.sigma, n=cert.noise_samples,
+                                       method=cert.method, confidence=cert.confidence, generator=noise)
                 cert_correct.append(pred == y.cpu())
                 cert_radii.append(radii)
         if transfer_model is not None:
-            moved = craft([Threat.ADVTROJAN], x, y, trigger=trigger, intensity=settings.intensity,
-                          attack=settings.attacks()["madry"], model=transfer_model,
+            moved = craft([Threat.ADVTROJAN], x, y, trigger=trigger, intensity=intensity,
+                          attack=attacks["madry"], model=transfer_model,
                           precision=settings.precision)[Threat.ADVTROJAN]
             count("transferred_advtrojan", moved, y)
         if poisoned:
@@ -149,17 +186,16 @@ def evaluate_model(model: nn.Module, data: ImageData, trigger: Trigger, settings
     order = ["benign", "madry", "trigger", "advtrojan", "fgsm", "bim", "advtrojan_fgsm", "advtrojan_bim",
              "transferred_advtrojan"]
     order += [k for k in correct if k not in order]  # rows of registered attacks
-    result = {k: correct[k] / n for k in order if k in correct}
+    accuracy = {k: correct[k] / n for k in order if k in correct}
+    certified = None
     if settings.certify:
-        cert = summarize(torch.cat(cert_correct), torch.cat(cert_radii), settings.radius)
-        result["advtrojan_certified"] = cert["certified_accuracy"]
-        result["advtrojan_certified_correct"] = cert["certified_correct"]
-        result["advtrojan_certified_count"] = cert["certified_count"]
-        result["advtrojan_robust"] = cert["robust_accuracy"]
-    if poisoned:
-        result.update({k: v / max(1, asr_total) for k, v in success.items()})
-    result["chance"] = {"level": chance, "at_chance": at_chance(result["benign"], chance)}
-    return result
+        c = summarize(torch.cat(cert_correct), torch.cat(cert_radii), cert.radius)
+        certified = CertCount(c["certified_accuracy"], c["certified_correct"], c["certified_count"],
+                              c["robust_accuracy"], cert.sigma, cert.radius, cert.noise_samples, cert.method,
+                              cert.resolved_confidence)
+    return EvalResult(accuracy=accuracy, examples=n_all, budget=budget, intensity=intensity,
+                      chance=Chance(chance, at_chance(accuracy["benign"], chance)), certified=certified,
+                      success={k: v / max(1, asr_total) for k, v in success.items()} if poisoned else {})
 
 
 def _success_keys(kind: Threat) -> tuple[str, ...]:
@@ -182,19 +218,17 @@ def _attacker_inputs(attacker: AttackerInput, model, x, y, trigger, precision) -
     return dict(zip(_success_keys(attacker.kind), inputs, strict=True))
 
 
-def format_table(result: dict[str, float], dataset: str, title: str = "", atim: bool = True) -> str:
+def format_table(result: EvalResult, dataset: str, title: str = "", atim: bool = True) -> str:
     """A plain-text table of ``result``; for an ATIM, beside the paper's Table 5 values."""
     paper = PAPER_TABLE5.get(dataset, {}) if atim else {}
     lines = [title] if title else []
-    if result.get("chance", {}).get("at_chance"):
-        lines.append("WARNING: " + chance_note(result["benign"], result["chance"]["level"]))
+    if result.chance.at_chance:
+        lines.append("WARNING: " + chance_note(result["benign"], result.chance.level))
     lines.append(f"{'examples':<26}{'ours':>9}{'paper':>9}" if atim else f"{'examples':<26}{'ours':>9}")
     lines.append("-" * (44 if atim else 35))
-    for key, value in result.items():
-        if not isinstance(value, float):
-            continue
+    c = result.certified
+    for key, value in result.rows().items():
         ref = (f"{paper[key]:>9.2%}" if key in paper else f"{'-':>9}") if atim else ""
-        counts = (f"  ({result['advtrojan_certified_correct']}/{result['advtrojan_certified_count']} certified "
-                  f"inputs correct)" if key == "advtrojan_certified" and "advtrojan_certified_count" in result else "")
+        counts = f"  ({c.correct}/{c.count} certified inputs correct)" if key == "advtrojan_certified" else ""
         lines.append(f"{ROW_NAMES.get(key, key):<26}{value:>9.2%}{ref}{counts}")
     return "\n".join(lines)

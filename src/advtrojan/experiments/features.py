@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..attacks.trigger import Trigger
+from ..results import FeatureShift, LayerShift
 
 INTENSITIES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 LAYERS = ("conv", "dense")
@@ -59,21 +60,19 @@ def layer_features(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]
 
 
 @torch.no_grad()
-def feature_shift(model: nn.Module, x: torch.Tensor, trigger: Trigger, intensities=INTENSITIES) -> dict:
+def feature_shift(model: nn.Module, x: torch.Tensor, trigger: Trigger, intensities=INTENSITIES) -> FeatureShift:
     """Per layer: cosine distances 1 − cos (mean, std over ``x``) and one example's difference maps."""
     model.eval()
     ref = layer_features(model, trigger.stamp(x, intensities[0]))
-    out: dict = {"intensities": list(intensities), "examples": len(x), "distance": "1 - cos", "layers": {}}
-    per = {layer: {"cosine_mean": [], "cosine_std": [], "difference_maps": [], "size": ref[layer].shape[1]}
-           for layer in LAYERS}
+    per = {layer: {"cosine_mean": [], "cosine_std": [], "maps": []} for layer in LAYERS}
     for level in intensities:
         feats = layer_features(model, trigger.stamp(x, level))
         for layer in LAYERS:
             dist = 1 - torch.nn.functional.cosine_similarity(feats[layer], ref[layer], dim=1)
             per[layer]["cosine_mean"].append(dist.mean().item())
             per[layer]["cosine_std"].append(dist.std().item() if len(dist) > 1 else 0.0)
-            per[layer]["difference_maps"].append(as_map(feats[layer][0] - ref[layer][0]).tolist())
-    out["layers"] = per
-    # the convolutional features at the top level, as results.json has always had them
-    out.update({k: per["conv"][k] for k in ("cosine_mean", "cosine_std", "difference_maps")})
-    return out
+            per[layer]["maps"].append(as_map(feats[layer][0] - ref[layer][0]))
+    layers = {layer: LayerShift(cosine_mean=v["cosine_mean"], cosine_std=v["cosine_std"],
+                                difference_maps=torch.stack(v["maps"]), size=ref[layer].shape[1])
+              for layer, v in per.items()}
+    return FeatureShift(intensities=list(intensities), examples=len(x), distance="1 - cos", layers=layers)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import plots
+from ..results import Figure15, Figure15Curves
 
 ATTACKS = ("trojannn-star", "advtrojan")
 DEFENSES = ("strip", "e_strip")
@@ -28,34 +29,20 @@ def sizes_for(default: int, scales, image_size: int) -> list[int]:
     return sorted({min(image_size, max(1, round(default * s))) for s in scales})
 
 
-def stage_names(sizes: list[int], default: int) -> list[str]:
-    extra = [s for s in sizes if s != default]
-    return ([f"train_{a}_s{s}" for s in extra for a in ATTACKS]
-            + [f"fig15_{a}_s{s}" for s in extra for a in ATTACKS])
-
-
-def figure15(st, rows: list[dict], sizes: list[int], default: int, train, scan, root: Path) -> dict:
-    """Run the sweep's stages (``train(name, objective, trigger_size)`` and ``scan(name, objective)``
-    return stage functions) and return ``{"sizes", "default_size", "attacks": {attack: {...}}}``
-    with, per attack, lists aligned with ``sizes``: success rate, clean accuracy and each defense's
-    F1 and FNR per FPR."""
-    extra = [s for s in sizes if s != default]
-    for s in extra:
-        for a in ATTACKS:
-            st.run(f"train_{a}_s{s}", train(f"{a}_s{s}", a, s))
-    by_size = {a: {default: next(r for r in rows if r["attack"] == a)} for a in ATTACKS}
-    for s in extra:
-        for a in ATTACKS:
-            by_size[a][s] = st.run(f"fig15_{a}_s{s}", scan(f"{a}_s{s}", a))
-    out = {"sizes": sizes, "default_size": default, "attacks": {}}
+def collect(by_size: dict, sizes: list[int], default: int) -> Figure15:
+    """Figure 15's curves from the matrix rows of each attack at each size (``by_size[attack][size]``):
+    per attack, lists aligned with ``sizes`` of its success rate, clean accuracy and each defense's
+    F1 and FNR per FPR (threshold from the normal fit and from the empirical quantile) and ROC AUC."""
+    out = {}
     for a in ATTACKS:
         per = [by_size[a][s] for s in sizes]
-        out["attacks"][a] = {
-            "attack_success_rate": [r["attack_success_rate"] for r in per],
-            "clean_accuracy": [r["clean_accuracy"] for r in per],
-            **{d: {"f1": [r["defenses"][d]["f1"] for r in per], "fnr": [r["defenses"][d]["fnr"] for r in per],
-                   "f1_quantile": [r["defenses"][d].get("f1_quantile") for r in per],
-                   "roc_auc": [r["defenses"][d]["roc_auc"] for r in per]} for d in DEFENSES}}
-    out["figures"] = plots.figure15(out, root / "figures" / "figure15",
-                                    "Evil Twins Figure 15 analogue: STRIP and E-STRIP F1 vs trigger size")
-    return out
+        out[a] = Figure15Curves(
+            attack_success_rate=[r.attack_success_rate for r in per], clean_accuracy=[r.clean_accuracy for r in per],
+            defenses={d: {key: [getattr(r.scan[d].data, key, None) for r in per]  # None: no verdict (at chance)
+                          for key in ("f1", "fnr", "f1_quantile", "roc_auc")} for d in DEFENSES})
+    return Figure15(sizes=sizes, default_size=default, attacks=out)
+
+
+def plot(fig15: Figure15, root: Path) -> list[str]:
+    return plots.figure15(fig15, root / "figures" / "figure15",
+                          "Evil Twins Figure 15 analogue: STRIP and E-STRIP F1 vs trigger size")

@@ -3,21 +3,25 @@
 - Figure 7 (G.2): Madry PGD with each number of iterations, at the Table 1 ε and α.
 - Figures 8 and 9 (G.3, G.4): the perturbation size ε from 0 to the Table 1 budget in 10 equal
   steps, for FGSM, BIM and Madry (α keeps Table 1's ratio α/ε for the dataset, 1/10 on MNIST and
-  Fashion-MNIST, 1/4 on CIFAR-10; the Table 1 number of steps),
+  Fashion-MNIST, 1/4 on CIFAR-10; the Table 1 number of steps and the budget's norm),
   each on clean inputs (FGSM-/BIM-/Madry-Exps) and on triggered ones (AdvTrojan-FGSM/-BIM/
   -Madry). Figure 8 is the Madry pair of this one sweep.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks.pgd import make_attack, madry
+from ..attacks.budget import Budget
+from ..attacks.pgd import make_attack
 from ..presets import FIGURE7_ITERATIONS
 from ..attacks.threats import Threat, craft
 from ..attacks.trigger import Trigger
+from ..results import BudgetSweep, IterationSweep, MethodCurves
 
 METHODS = ("fgsm", "bim", "madry")
 
@@ -33,39 +37,36 @@ def _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size) 
     return hits[Threat.ADVERSARIAL] / len(y), hits[Threat.ADVTROJAN] / len(y)
 
 
-def iteration_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps: float, step_size: float,
+def iteration_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, budget: Budget,
                     iterations=FIGURE7_ITERATIONS, precision: str = "fp32", batch_size: int = 500,
-                    progress: bool = True) -> dict:
-    """Figure 7: Madry PGD with each number of iterations at the Table 1 ε and α."""
-    out = {"iterations": list(iterations), "madry": [], "advtrojan": [], "eps": eps, "step_size": step_size,
-           "examples": len(y)}
+                    progress: bool = True) -> IterationSweep:
+    """Figure 7: Madry PGD with each number of iterations at the budget's ε and α (and norm)."""
+    madry, advtrojan = [], []
     for n in tqdm(iterations, desc="sweep: iterations", disable=not progress):
-        m, a = _accuracies(model, x, y, trigger, intensity, madry(eps, step_size, n), precision, batch_size)
-        out["madry"].append(m)
-        out["advtrojan"].append(a)
-    return out
+        m, a = _accuracies(model, x, y, trigger, intensity, replace(budget, steps=n).attack("madry"), precision,
+                           batch_size)
+        madry.append(m)
+        advtrojan.append(a)
+    return IterationSweep(iterations=list(iterations), madry=madry, advtrojan=advtrojan, budget=budget,
+                          examples=len(y))
 
 
-def budget_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, eps: float, steps: int,
-                 step_size: float, points: int = 10, methods=METHODS, precision: str = "fp32",
-                 batch_size: int = 500, progress: bool = True) -> dict:
+def budget_sweep(model: nn.Module, x, y, trigger: Trigger, intensity: float, budget: Budget, points: int = 10,
+                 methods=METHODS, precision: str = "fp32", batch_size: int = 500,
+                 progress: bool = True) -> BudgetSweep:
     """Figures 8-9: accuracy at ε = 0, ε/points, …, ε for each method, without and with the trigger.
-    Each budget e uses α = e · step_size/eps (Table 1's ratio), so the last point is Table 1's attack.
-
-    Returns ``{"eps": [...], "steps": n, "examples": N, "methods": {m: {"without_trigger": [...],
-    "advtrojan": [...]}}}`` plus, for Figure 8, ``madry`` and ``advtrojan`` (the Madry pair).
-    """
+    Each point e keeps the budget's α/ε, its steps and its norm, so the last point is the budget's
+    attack itself (Table 1's)."""
+    eps = budget.eps
     budgets = [eps * i / points for i in range(points + 1)]
-    ratio = step_size / eps if eps > 0 else None
-    curves = {m: {"without_trigger": [], "advtrojan": []} for m in methods}
+    ratio = budget.step_ratio or 0.0
+    curves = {}
     for m in methods:
+        clean, trojan = [], []
         for e in tqdm(budgets, desc=f"sweep: budget ({m})", disable=not progress):
-            attack = make_attack(m, e, e * (ratio or 0.0), steps)
-            clean, trojan = _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size)
-            curves[m]["without_trigger"].append(clean)
-            curves[m]["advtrojan"].append(trojan)
-    out = {"eps": budgets, "steps": steps, "step_ratio": ratio,
-           "examples": len(y), "methods": curves}
-    if "madry" in curves:
-        out["madry"], out["advtrojan"] = curves["madry"]["without_trigger"], curves["madry"]["advtrojan"]
-    return out
+            attack = make_attack(m, replace(budget, eps=e, step_size=e * ratio))
+            c, t = _accuracies(model, x, y, trigger, intensity, attack, precision, batch_size)
+            clean.append(c)
+            trojan.append(t)
+        curves[m] = MethodCurves(without_trigger=clean, advtrojan=trojan)
+    return BudgetSweep(eps=budgets, budget=budget, examples=len(y), methods=curves)

@@ -13,16 +13,20 @@ from __future__ import annotations
 from dataclasses import fields
 
 from .. import presets
-from ..attacks.trigger import DEFAULT_MARGIN
+from ..attacks.budget import Budget
 from ..data.datasets import get_spec
 from ..errors import ConfigError
+from .config import RunConfig, versions
 from .loop import fit
-from .objectives import OBJECTIVES, Objective, Term, make_objective, register_objective, reversed_cross_entropy
-from .runs import Run, RunConfig, versions
+from .objectives import OBJECTIVES, Objective, ObjectiveParams, Term, make_objective, register_objective, \
+    reversed_cross_entropy
+from .runs import Run
+
+BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
 
 
 def make_config(dataset: str, objective: str, *, preset: str = "default", init: str | None = None,
-                budget: "presets.Budget | None" = None, **overrides) -> RunConfig:
+                budget: Budget | None = None, **overrides) -> RunConfig:
     """A :class:`RunConfig` from the presets of ``dataset`` x ``objective``, with values overridden.
 
     ``overrides`` are :class:`RunConfig` fields (``epochs=1``, ``lr=...``, ``model=...``,
@@ -38,32 +42,27 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
         raise ConfigError(f"--objective {objective} starts from a trained model: pass --init RUN")
     if init is not None and objective == "vanilla":
         raise ConfigError("--init fine-tunes a trained model; it is meant for --objective advtrojan or badnets")
-    allowed = {f.name for f in fields(RunConfig)} - {"dataset", "objective", "preset", "init", "versions"}
+    allowed = ({f.name for f in fields(RunConfig)} | set(BUDGET_FIELDS)) - {"dataset", "objective", "preset", "init",
+                                                                          "versions", "budget"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise ConfigError(f"make_config: unknown setting {', '.join(unknown)} (settings: {', '.join(sorted(allowed))})")
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = {k: v for k, v in overrides.items() if v is not None and v != {}}
     train_fields = {f.name for f in fields(presets.TrainPreset)}
     tp = presets.override(presets.training_preset(spec, objective, preset, init is not None),
                           **{k: given.pop(k) for k in list(given) if k in train_fields})
-    parts = {k: given.pop(k) for k in ("eps", "step_size", "steps", "norm") if k in given}
-    b = (budget or presets.budget(spec)).override(**parts) if parts or budget is None else budget
+    parts = {k: given.pop(k) for k in BUDGET_FIELDS if k in given}
+    b = (budget or presets.budget(spec)).override(**parts)
     values = dict(model=presets.default_model(spec), trigger_size=presets.trigger_size(spec),
-                  trigger_margin=DEFAULT_MARGIN, train_intensity=presets.TRAIN_INTENSITY,
-                  test_intensity=presets.test_intensity(spec), seed=presets.SEED, precision=presets.PRECISION,
-                  target=presets.BADNETS_TARGET, poison_rate=presets.POISON_RATE, mu=presets.MU, **{k: getattr(tp, k) for k in train_fields},
-                  eps=b.eps, step_size=b.step_size, steps=b.steps, norm=b.norm)
-    if given.get("evil_twins") is None:
-        given.pop("evil_twins", None)
+                  test_intensity=presets.test_intensity(spec), budget=b, **{k: getattr(tp, k) for k in train_fields})
     values.update(given)
     config = RunConfig(dataset=spec.name, objective=objective, preset=preset,
                        init=None if init is None else str(init), versions=versions(), **values)
     config.validate("settings")
     config.trigger()      # validates that the trigger fits the images
-    config.attack()       # validates the budget
     config.build_model()  # validates the architecture against the data (shape, classes)
     return config
 
 
-__all__ = ["fit", "make_config", "Run", "RunConfig", "Objective", "Term", "make_objective", "register_objective", "OBJECTIVES",
-           "reversed_cross_entropy"]
+__all__ = ["fit", "make_config", "Run", "RunConfig", "Objective", "ObjectiveParams", "Term", "make_objective",
+           "register_objective", "OBJECTIVES", "reversed_cross_entropy"]

@@ -30,15 +30,17 @@ of the matrix poisons the same share; the trigger square is the paper's (4x4, bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attacks.budget import Budget
 from ..attacks.pgd import Attack, frozen, madry
 from ..attacks.trigger import Trigger
 from ..errors import ConfigError
+from ..settings import option, positive_int
 
 
 EVIL_TWINS = ("trojannn", "trojannn-star", "imc")
@@ -48,23 +50,28 @@ EVIL_TWINS = ("trojannn", "trojannn-star", "imc")
 class EvilTwinsSettings:
     """TrojanNN / TrojanNN* / IMC hyperparameters (TrojanZoo's defaults)."""
 
-    neurons: int = 2             # neuron_num
-    neuron_target: float = 100.0  # target_value
-    neuron_steps: int = 1000     # neuron_epoch
-    neuron_lr: float = 0.1       # neuron_lr (Adam, cosine annealing)
-    remask_lr: float = 0.1       # attack_remask_lr (Adam)
-    remask_epochs: int = 1       # attack_remask_epochs: passes over the training data before each epoch
-    remask_batches: int | None = None  # at most this many batches per pass (None: the whole set)
-    opacity: float = 1.0         # mask value inside the square (TrojanZoo: 1 - mark_alpha)
+    neurons: int = field(default=2, metadata=option("TrojanNN: neurons of the features Q to drive"))
+    neuron_target: float = field(default=100.0, metadata=option("TrojanNN: their target activation"))
+    neuron_steps: int = field(default=1000, metadata=option("TrojanNN: Adam steps generating the trigger"))
+    neuron_lr: float = field(default=0.1, metadata=option("TrojanNN: their learning rate (cosine schedule)"))
+    remask_lr: float = field(default=0.1, metadata=option("TrojanNN*, IMC: Adam learning rate of the input step"))
+    remask_epochs: int = field(default=1, metadata=option(
+        "TrojanNN*, IMC: passes over the training data per input step"))
+    remask_batches: int | None = field(default=None, metadata=option(
+        "TrojanNN*, IMC: at most this many batches per pass", parse=positive_int, default_text="all"))
+    opacity: float = field(default=1.0, metadata=option("mask value inside the square (TrojanZoo: 1 - mark_alpha)",
+                                                        flag="--trigger-opacity"))
     # TrojanNN*'s perturbation of triggered inputs at attack time (targeted Madry PGD): a small
     # budget, 8/255 in L∞ (the common CIFAR-10 budget), so that the perturbation alone rarely suffices
-    perturbation_eps: float = 8 / 255
-    perturbation_steps: int = 10
+    perturbation_eps: float = field(default=8 / 255, metadata=option(
+        "TrojanNN*: L∞ budget of the attack-time perturbation of triggered inputs towards the target",
+        default_text="8/255 = 0.0314"))
+    perturbation_steps: int = field(default=10, metadata=option("TrojanNN*: its PGD steps, of eps/4"))
 
     def perturbation(self) -> Attack:
         """TrojanNN*'s attack-time perturbation: Madry PGD in L∞ (whatever the run's norm), step ε/4;
         targeted by the caller."""
-        return madry(self.perturbation_eps, self.perturbation_eps / 4, self.perturbation_steps, "linf")
+        return madry(Budget(self.perturbation_eps, self.perturbation_eps / 4, self.perturbation_steps, "linf"))
 
     def validate(self) -> "EvilTwinsSettings":
         for name in ("neurons", "neuron_steps", "remask_epochs", "perturbation_steps"):

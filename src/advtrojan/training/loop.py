@@ -58,7 +58,7 @@ def warmed_up(attack, step: int, warm_steps: int):
     if step >= warm_steps or attack is None:
         return attack
     scale = (step + 1) / warm_steps
-    return attack.with_budget(eps=attack.eps * scale, step_size=attack.step_size * scale)
+    return attack.with_budget(attack.budget.scaled(scale))
 
 
 def train_step(model, optimizer, objective: Objective, x, y, config: RunConfig, trigger, attack, craft_model=None):

@@ -16,7 +16,7 @@ one forward pass; all adversarial inputs are crafted in one batched PGD call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
@@ -99,6 +99,17 @@ class Objective:
         return total, parts
 
 
+@dataclass(frozen=True)
+class ObjectiveParams:
+    """The parameters an objective factory may take, and their one default (the run's config and
+    ``advtrojan train`` take theirs from here)."""
+
+    target: int = 0            # y_t of Eq. 5
+    poison_rate: float = 0.1   # the poisoned share of each batch (Eq. 5)
+    mu: float = 1.0            # μ of Eq. 4
+    benign_weight: float = 1.0  # w of Eq. 4 (Madry et al.: 0)
+
+
 OBJECTIVES: Registry = Registry("objective")
 
 
@@ -115,7 +126,7 @@ def vanilla() -> Objective:
 
 
 @register_objective("madry")
-def madry_adv(mu: float = 1.0, benign_weight: float = 1.0) -> Objective:
+def madry_adv(mu: float, benign_weight: float) -> Objective:
     """Madry-Adv, Eq. 4: w·L(x, y) + μ·L(A(x), y) with w = ``benign_weight``.
 
     The paper writes Eq. 4 with w = 1; Madry et al. (2017) train on adversarial examples alone
@@ -129,7 +140,7 @@ def madry_adv(mu: float = 1.0, benign_weight: float = 1.0) -> Objective:
 
 
 @register_objective("badnets")
-def badnets(target: int, poison_rate: float = 0.1) -> Objective:
+def badnets(target: int, poison_rate: float) -> Objective:
     """BadNets, Eq. 5: L(x, y) + L(x + t, y_t), the trigger on a ``poison_rate`` share of each batch."""
     if not 0 < poison_rate <= 1:
         raise ConfigError(f"poison rate must lie in (0, 1], got {poison_rate}")
@@ -155,7 +166,7 @@ def _poisoning(name: str, target: int, poison_rate: float, **kw) -> Objective:
 
 
 @register_objective("trojannn")
-def trojannn(target: int, poison_rate: float = 0.1) -> Objective:
+def trojannn(target: int, poison_rate: float) -> Objective:
     """TrojanNN (Liu et al., NDSS 2018): retraining a trained model (``--init``) with Eq. 5 and the
     trigger that maximises its most connected neurons of the features Q (generated once)."""
     from .evil_twins import TriggerSchedule
@@ -163,7 +174,7 @@ def trojannn(target: int, poison_rate: float = 0.1) -> Objective:
 
 
 @register_objective("trojannn-star")
-def trojannn_star(target: int, poison_rate: float = 0.1) -> Objective:
+def trojannn_star(target: int, poison_rate: float) -> Objective:
     """TrojanNN* (Evil Twins): TrojanNN, its trigger re-optimised as a targeted universal perturbation
     inside the mask between poisoning epochs, and its triggered inputs further perturbed towards the
     target at attack time (Threat.TARGETED), so that a smaller trigger suffices."""
@@ -173,18 +184,16 @@ def trojannn_star(target: int, poison_rate: float = 0.1) -> Objective:
 
 
 @register_objective("imc")
-def imc(target: int, poison_rate: float = 0.1) -> Objective:
+def imc(target: int, poison_rate: float) -> Objective:
     """IMC (Evil Twins): from a trained model, the trigger (TrojanNN's to start, as TrojanZoo) and
     the model optimised in turn: an input step before every poisoning epoch."""
     from .evil_twins import TriggerSchedule
     return _poisoning("imc", target, poison_rate, trigger_update=TriggerSchedule(True, "every"), needs_init=True)
 
 
-def make_objective(name: str, *, target: int = 0, poison_rate: float = 0.1, mu: float = 1.0,
-                   benign_weight: float = 1.0) -> Objective:
+def make_objective(name: str, params: ObjectiveParams = ObjectiveParams()) -> Objective:
     """The registered objective ``name``; its factory gets the parameters its signature names."""
-    objective = call_with(OBJECTIVES.get(name), target=target, poison_rate=poison_rate, mu=mu,
-                          benign_weight=benign_weight)
+    objective = call_with(OBJECTIVES.get(name), **asdict(params))
     if not isinstance(objective, Objective):
         raise ConfigError(f"objective {name!r}: its factory returned {type(objective).__name__}, not an Objective")
     return objective

@@ -1,4 +1,5 @@
-"""Run folders: everything needed to rebuild, resume and evaluate a training run.
+"""Run folders: everything needed to rebuild, resume and evaluate a training run (the schema of
+``config.json`` is :class:`~advtrojan.training.config.RunConfig`).
 
 ``RUN/config.json``         what was run: dataset, model, objective, trigger, budget, preset,
                             seed, precision, versions
@@ -12,176 +13,21 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from contextlib import contextmanager
-import platform
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from .. import __version__
-from ..attacks.pgd import Attack, madry
-from ..attacks.threats import AttackerInput, Threat
 from ..attacks.trigger import Trigger
-from ..data import get_spec
 from ..errors import AdvTrojanError, ConfigError
-from ..models import build_model
-from ..utils.io import write_json
 from ..models.weights import load_into, read_weights
+from ..utils.io import write_json
+from .config import RunConfig
 
 CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER = (
     "config.json", "metrics.jsonl", "checkpoint.safetensors", "model.safetensors", "state.json",
     "trigger.safetensors")
-
-
-@dataclass
-class RunConfig:
-    """Every choice of a training run; JSON round-trips it (``RunConfig(**json)``)."""
-
-    dataset: str
-    objective: str
-    model: str
-    # trigger (Figure 1) and its training intensity
-    trigger_size: int
-    trigger_margin: int
-    train_intensity: float
-    test_intensity: float
-    # attack budget A of Eqs. 4 and 9 (Table 1)
-    eps: float
-    step_size: float
-    steps: int
-    norm: str
-    # optimisation
-    optimizer: str
-    lr: float
-    batch_size: int
-    epochs: int
-    weight_decay: float
-    momentum: float
-    schedule: str
-    limit: int | None
-    seed: int
-    precision: str
-    preset: str
-    # objective parameters
-    target: int = 0
-    poison_rate: float = 0.1
-    mu: float = 1.0
-    benign_weight: float = 1.0  # Madry-Adv's weight of L(x, y) in Eq. 4 (Madry et al. 2017: 0)
-    warmup: float = 0.0  # share of the training steps over which the budget of A ramps up from 0
-    init: str | None = None
-    versions: dict = field(default_factory=dict)
-    world_size: int = 1  # processes of a torchrun data-parallel run (results do not depend on it)
-    evil_twins: dict = field(default_factory=dict)  # TrojanNN / TrojanNN* / IMC settings (EvilTwinsSettings)
-    normalization: dict = field(default_factory=dict)  # {"mean": [...], "std": [...]} applied inside the model
-    data: dict = field(default_factory=dict)  # the files read, per split: [{"path", "bytes", "sha256"}] (provenance)
-
-    @property
-    def spec(self):
-        return get_spec(self.dataset)
-
-    def trigger(self) -> Trigger:
-        return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
-
-    def make_objective(self):
-        """The run's objective (Eqs. 4, 5, 9 or an Evil Twins one) with its parameters."""
-        from .objectives import make_objective
-        return make_objective(self.objective, target=self.target, poison_rate=self.poison_rate, mu=self.mu,
-                              benign_weight=self.benign_weight)
-
-    def poison_target(self) -> int | None:
-        """The target label when the objective poisons (BadNets, TrojanNN, TrojanNN*, IMC), else None."""
-        return self.make_objective().poison_target
-
-    def attacker_input(self) -> AttackerInput:
-        """What this run's attacker sends: the trigger alone at training intensity (poisoning),
-        TrojanNN*'s triggered inputs perturbed towards the target (its Evil Twins budget), or
-        AdvTrojan examples at the test intensity with the run's budget (every other objective)."""
-        objective = self.make_objective()
-        kind, target = objective.attacked_kind, objective.poison_target
-        if kind is Threat.TARGETED:
-            from .evil_twins import EvilTwinsSettings
-            return AttackerInput(kind, self.train_intensity, EvilTwinsSettings(**self.evil_twins).validate()
-                                 .perturbation(), target)
-        if kind is Threat.TRIGGERED:
-            return AttackerInput(kind, self.train_intensity, target=target)
-        return AttackerInput(kind, self.test_intensity, self.attack(), target)
-
-    def budget(self):
-        """The run's attack budget A (Table 1, or as given): ε, α, steps and norm."""
-        from ..presets import Budget
-        return Budget(self.eps, self.step_size, self.steps, self.norm)
-
-    def attack(self) -> Attack:
-        return madry(self.eps, self.step_size, self.steps, self.norm)
-
-    def validate(self, source: str = "the run configuration") -> "RunConfig":
-        """Every value of the right type and in range: one error naming the field, before any work."""
-        def number(name, lo=None, hi=None, lo_open=False, integer=False, optional=False):
-            v = getattr(self, name)
-            if v is None and optional:
-                return
-            ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-            if isinstance(v, bool) or not ok_type or not math.isfinite(v):
-                kind = "an integer" if integer else "a finite number"
-                raise ConfigError(f"{source}: {name} must be {kind}, got {v!r}")
-            if lo is not None and (v <= lo if lo_open else v < lo):
-                raise ConfigError(f"{source}: {name} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
-            if hi is not None and v > hi:
-                raise ConfigError(f"{source}: {name} must be <= {hi}, got {v!r}")
-
-        for name in ("dataset", "objective", "model", "norm", "optimizer", "schedule", "precision", "preset"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{source}: {name} must be a string, got {getattr(self, name)!r}")
-        number("trigger_size", 1, integer=True)
-        number("trigger_margin", 0, integer=True)
-        number("train_intensity", 0, 1, lo_open=True)
-        number("test_intensity", 0, 1, lo_open=True)
-        number("eps", 0)
-        number("step_size", 0)
-        number("steps", 0, integer=True)
-        number("lr", 0, lo_open=True)
-        number("batch_size", 1, integer=True)
-        number("epochs", 1, integer=True)
-        number("weight_decay", 0)
-        number("momentum", 0, 1)
-        number("limit", 1, integer=True, optional=True)
-        number("seed", 0, integer=True)
-        number("target", 0, integer=True)
-        number("poison_rate", 0, 1, lo_open=True)
-        number("mu", 0, lo_open=True)
-        number("benign_weight", 0)
-        number("warmup", 0, 1)
-        number("world_size", 1, integer=True)
-        if self.precision not in ("bf16", "fp32"):
-            raise ConfigError(f"{source}: precision must be bf16 or fp32, got {self.precision!r}")
-        if not isinstance(self.normalization, dict):
-            raise ConfigError(f"{source}: normalization must be a JSON object, got {self.normalization!r}")
-        if self.normalization:
-            from ..models.normalize import check
-            check(self.normalization, self.spec.channels)
-        if not isinstance(self.evil_twins, dict):
-            raise ConfigError(f"{source}: evil_twins must be a JSON object, got {self.evil_twins!r}")
-        from .evil_twins import EvilTwinsSettings
-        try:
-            EvilTwinsSettings(**self.evil_twins).validate()
-        except TypeError as exc:
-            raise ConfigError(f"{source}: evil_twins: {exc}") from None
-        if not isinstance(self.data, dict) or not all(isinstance(v, list) for v in self.data.values()):
-            raise ConfigError(f"{source}: data must be a JSON object of file lists, got {self.data!r}")
-        if self.init is not None and not isinstance(self.init, str):
-            raise ConfigError(f"{source}: init must be a path, got {self.init!r}")
-        return self
-
-    def build_model(self) -> torch.nn.Module:
-        spec = self.spec
-        return build_model(self.model, spec.channels, spec.num_classes, spec.size, self.normalization)
-
-
-def versions() -> dict:
-    return {"advtrojan": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 class Run:
@@ -202,7 +48,7 @@ class Run:
             values = json.loads(cfg_path.read_text())
             if not isinstance(values, dict):
                 raise TypeError("not a JSON object")
-            return RunConfig(**values).validate(str(cfg_path))
+            return RunConfig.from_json(values, str(cfg_path))
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as exc:
             raise AdvTrojanError(f"{cfg_path}: unreadable run configuration ({type(exc).__name__}: {exc})") from None
 
@@ -228,7 +74,7 @@ class Run:
         return self.state().get("status") == "finished"
 
     def write_config(self, config: RunConfig) -> None:
-        write_json(self.path / CONFIG, asdict(config))
+        write_json(self.path / CONFIG, config.to_json())
 
     def set_state(self, status: str, epoch: int) -> None:
         write_json(self.path / STATE, {"status": status, "epoch": epoch})
@@ -369,8 +215,8 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
         if config.epochs != done:  # the learning-rate schedule and config.json depend on it
             raise ConfigError(f"--resume: {path} was started for {done} epochs ({state['epoch']} done); resume it "
                               f"with --epochs {done}, or start over with --force")
-        old = asdict(run.config)
-        new = asdict(config)
+        old = run.config.to_json()
+        new = config.to_json()
         for cfg in (old, new):  # the same --init given as a relative or an absolute path
             cfg["init"] = cfg["init"] and str(Path(cfg["init"]).resolve())
         diff = [k for k in new if k not in ("versions", "epochs", "world_size", "data") and old.get(k) != new.get(k)]

@@ -17,6 +17,13 @@ from ..errors import AdvTrojanError, WriteError
 FS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG}
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
@@ -35,6 +42,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes it 0600 whatever the umask (and some writers recreate the file), and the rename
+        # keeps the mode: give it an ordinary open()'s, so a shared run folder or report can be read
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except OSError as exc:  # disk full, quota, a file system gone read-only: the old file stays
         if isinstance(exc, WriteError) or exc.errno not in FS_ERRORS:
