@@ -171,29 +171,40 @@ def _recipe(t: dict) -> str:
 NO_VERDICT = "<p class='bad'>No verdict: the ATIM is at chance on clean inputs (it learned nothing); see the banner above.</p>"
 
 
-def render_html(res: ReproduceResult, figs: dict, protocol_href: str | None = None) -> str:
-    meta = res.meta
-    numeric = numeric_rows(res)
-    checks = claims(res)
+def table(header, body, cls="") -> str:
+    """An HTML table; a row ending in True is marked as differing from the paper."""
     e = html.escape
-    differs = [r for r in numeric if r["differs"]]
-    failed = [k for k, c in checks.items() if c["holds"] is False]
+    h = "".join(f"<th>{e(str(x))}</th>" for x in header)
+    rows = "".join("<tr" + (' class="differs"' if r[-1] is True else "") + ">"
+                   + "".join(f"<td>{x if isinstance(x, str) and x.startswith('<') else e(str(x))}</td>"
+                             for x in (r[:-1] if isinstance(r[-1], bool) else r)) + "</tr>" for r in body)
+    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{rows}</tbody></table>'
 
-    def table(header, body, cls="") -> str:
-        h = "".join(f"<th>{e(str(x))}</th>" for x in header)
-        rows = "".join("<tr" + (' class="differs"' if r[-1] is True else "") + ">"
-                       + "".join(f"<td>{x if isinstance(x, str) and x.startswith('<') else e(str(x))}</td>"
-                                 for x in (r[:-1] if isinstance(r[-1], bool) else r)) + "</tr>" for r in body)
-        return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{rows}</tbody></table>'
 
-    def compare(tname) -> str:
+STRIP_HEADER = ["FPR target", "FNR (low entropy, Gao et al.)", "measured FPR", "FNR (high entropy)",
+                "FNR (two-sided)", "measured FPR (two-sided)"]
+
+
+class Page:
+    """The report page of one ``results.json``: each section from the views of the results."""
+
+    def __init__(self, res: ReproduceResult, figs: dict, protocol_href: str | None):
+        self.res, self.figs = res, figs
+        self.numeric, self.checks = numeric_rows(res), claims(res)
+        self.doc = (f'<a href="{html.escape(protocol_href)}"><code>{PROTOCOL}</code></a>' if protocol_href
+                    else f"<code>{PROTOCOL}</code>")
+        self.label = F.MODEL_LABELS
+        self.main = res.main
+
+    def compare(self, tname) -> str:
         body = [[r["row"], r["ours"] if r["kind"] == "count" else _pct(r["ours"]),
                  r["paper"] if r["kind"] == "count" else _pct(r["paper"]),
-                 "differs" if r["differs"] else "within tolerance", r["differs"]] for r in numeric if r["table"] == tname]
-        return table(["row", "ours", "paper", f"|ours − paper| ≤ {100 * res.paper.tolerance:.0f} pts"], body)
+                 "differs" if r["differs"] else "within tolerance", r["differs"]]
+                for r in self.numeric if r["table"] == tname]
+        return table(["row", "ours", "paper", f"|ours − paper| ≤ {100 * self.res.paper.tolerance:.0f} pts"], body)
 
-    def claim(key) -> str:
-        c = checks[key]
+    def claim(self, key) -> str:
+        c, e = self.checks[key], html.escape
         if c["holds"] is None:
             return f'<p class="claim"><b>Paper:</b> {e(c["claim"])} <b>Ours: not judged (a model at chance).</b></p>'
         state = "holds" if c["holds"] else "does NOT hold"
@@ -202,120 +213,132 @@ def render_html(res: ReproduceResult, figs: dict, protocol_href: str | None = No
             state += f" (not shown: {', '.join(failed_parts)})"
         return f'<p class="claim {"ok" if c["holds"] else "bad"}"><b>Paper:</b> {e(c["claim"])} <b>Ours: {state}.</b></p>'
 
-    def img(key, alt) -> str:
-        return _img(figs[key][0], alt) if key in figs else ""
+    def img(self, key, alt) -> str:
+        return _img(self.figs[key][0], alt) if key in self.figs else ""
 
-    doc = (f'<a href="{e(protocol_href)}"><code>{PROTOCOL}</code></a>' if protocol_href
-           else f"<code>{PROTOCOL}</code>")
-    label = F.MODEL_LABELS
-    main = res.main
-    both = views.table5_both(res)
-    evals = res.evaluations
-
-    def t5_cell(n, k):
-        c = evals[n].certified
-        if k == "advtrojan_certified" and c is not None:
-            return f"{_pct(both[n].get(k))} ({c.correct}/{c.count})"
-        return _pct(both[n].get(k))
-
-    t5 = [[k, *(t5_cell(n, k) for n in both), _pct((res.paper.table5 or {}).get(k))]
-          for k in list(views.TABLE5_KEYS) + ["trigger"]]
-    chance = views.at_chance(res)
-    f4 = [[label.get(m, m) + (" (at chance)" if m in chance else ""), _pct(v["benign"]), _pct(v["madry"])]
-          for m, v in views.figure4(res).items()]
-    full_eval = [[k, _pct(v)] for k, v in evals[main].rows().items()]
-    summary = ""
-    if chance:
-        summary += ("<p class='bad'><b>No verdict on a model that learned nothing:</b> "
+    def summary(self) -> str:
+        e, res, label, doc = html.escape, self.res, self.label, self.doc
+        evals, chance = res.evaluations, views.at_chance(res)
+        differs = [r for r in self.numeric if r["differs"]]
+        failed = [k for k, c in self.checks.items() if c["holds"] is False]
+        out = ""
+        if chance:
+            out += ("<p class='bad'><b>No verdict on a model that learned nothing:</b> "
                     + ", ".join(f"{e(label.get(n, n))} ({_pct(evals[n]['benign'])} on clean inputs, chance "
                                 f"{_pct(evals[n].chance.level)})" for n in chance)
                     + " stayed at chance accuracy. Its numbers are shown but no claim is judged on them; see "
                       "the run's metrics.jsonl (stalled epochs) and " + doc + ", \"Training recipes\".</p>")
-    summary += ("<p class='bad'>Where ours differs from the paper by more than the tolerance: "
+        out += ("<p class='bad'>Where ours differs from the paper by more than the tolerance: "
                 + "; ".join(f"{e(r['table'])} {e(r['row'])}: ours {r['ours'] if r['kind'] == 'count' else _pct(r['ours'])}"
                             f" vs paper {r['paper'] if r['kind'] == 'count' else _pct(r['paper'])}" for r in differs)
                 + f". Each is discussed in {doc} (the advtrojan repository), under the table's "
                   "name: what the paper leaves open, what we chose, and why the numbers may differ.</p>") \
-        if differs else "<p class='ok'>Every published number is matched within the tolerance.</p>"
-    if failed:
-        summary += ("<p class='bad'>Claims our numbers do not show: " + ", ".join(failed)
-                    + f" (see {doc}).</p>")
+            if differs else "<p class='ok'>Every published number is matched within the tolerance.</p>"
+        if failed:
+            out += "<p class='bad'>Claims our numbers do not show: " + ", ".join(failed) + f" (see {doc}).</p>"
+        return out
 
-    def strip_rows(r):
-        return [[k, _pct(r.fnr[k]), _pct(r.measured_fpr[k]), _pct(r.fnr_high[k]),
-                 _pct(r.fnr_two_sided[k]), _pct(r.measured_fpr_two_sided[k])] for k in r.fnr]
+    def figure4(self) -> str:
+        chance, label = views.at_chance(self.res), self.label
+        f4 = [[label.get(m, m) + (" (at chance)" if m in chance else ""), _pct(v["benign"]), _pct(v["madry"])]
+              for m, v in views.figure4(self.res).items()]
+        return table(["model", "benign", "Madry"], f4) + self.img("figure4", "Figure 4") + self.claim("figure4")
 
-    strip_header = ["FPR target", "FNR (low entropy, Gao et al.)", "measured FPR", "FNR (high entropy)",
-                    "FNR (two-sided)", "measured FPR (two-sided)"]
+    def table5(self) -> str:
+        res, label, main, e = self.res, self.label, self.main, html.escape
+        both, evals = views.table5_both(res), res.evaluations
 
-    def strip_section(name, tname, key, alt) -> str:
-        r = views._data(res, name)
+        def cell(n, k):
+            c = evals[n].certified
+            if k == "advtrojan_certified" and c is not None:
+                return f"{_pct(both[n].get(k))} ({c.correct}/{c.count})"
+            return _pct(both[n].get(k))
+
+        t5 = [[k, *(cell(n, k) for n in both), _pct((res.paper.table5 or {}).get(k))]
+              for k in list(views.TABLE5_KEYS) + ["trigger"]]
+        c = evals[main].certified
+        note = (f"<p>Table 5 reports the {e(label.get(main, main))}"
+                + (f"; its certified accuracy is {c.correct} correct of {c.count} certified AdvTrojan examples"
+                   if c is not None else "") + f" ({evals[main].examples} test images).</p>")
+        full = [[k, _pct(v)] for k, v in evals[main].rows().items()]
+        return (table(["examples", *(label.get(n, n) for n in both), "paper"], t5) + note + self.compare("Table 5")
+                + "<details><summary>all evaluation rows</summary>" + table(["key", "ours"], full) + "</details>")
+
+    def table2(self) -> str:
+        t2, nc = views.table2(self.res), views._data(self.res, "neural_cleanse")
+        if t2 is None:
+            return NO_VERDICT
+        classes = ", ".join(self.res.meta.classes[k] for k in t2["flagged_classes"]) or "none"
+        return (self.compare("Table 2") + f"<p>Flagged classes: {html.escape(classes)}. FNR rule: "
+                f"{html.escape(nc.table2.rule)}.</p>" + self.img("table2_anomaly", "Neural Cleanse anomaly index")
+                + self.img("table2_masks", "recovered masks"))
+
+    def strip(self, name, tname, key, alt) -> str:
+        r, e = views._data(self.res, name), html.escape
         if r is None:
             return NO_VERDICT
-        return (compare(tname) + table(strip_header, strip_rows(r))
+        rows = [[k, _pct(r.fnr[k]), _pct(r.measured_fpr[k]), _pct(r.fnr_high[k]), _pct(r.fnr_two_sided[k]),
+                 _pct(r.measured_fpr_two_sided[k])] for k in r.fnr]
+        return (self.compare(tname) + table(STRIP_HEADER, rows)
                 + f"<p>Superimposition: {e(r.superimpose)}; threshold: {e(r.threshold_method)}; {r.n_clean_fit} clean "
                   f"inputs set the thresholds, {r.n_clean_eval} held-out clean inputs measure the FPR, {r.n_attacked} "
                   f"AdvTrojan examples. ROC AUC {r.roc_auc:.3f} for low entropy = attack, {r.roc_auc_high:.3f} for "
-                  f"high entropy = attack.</p>" + img(key, alt))
+                  f"high entropy = attack.</p>" + self.img(key, alt))
 
-    cert = res.certification
-    cert_models = list(cert.models)
-    cert_rows = []
-    for i, r0 in enumerate(cert.models[cert_models[0]]["advtrojan"]):
-        cells = []
-        for m in cert_models:
-            r = cert.models[m]["advtrojan"][i]
-            fail = f", {r.interval_failures} failed" if r.interval_failures else ""
-            cells.append(f"{_pct(r.certified_accuracy)} ({r.certified_correct}/{r.certified_count}); "
-                         f"robust {_pct(r.robust_accuracy)}{fail}")
-        cert_rows.append([f"{r0.sigma:g}", r0.method, f"{r0.confidence:g}", *cells])
-    cert_html = (f"<p>Eq. 10 on AdvTrojan examples crafted against each model, B = {cert.radius_B} (L2), "
-                 f"{cert.examples} inputs, {cert.noise_samples} noise samples. Each cell: certified accuracy "
-                 f"(certified and correct / certified), then the robust accuracy of Li et al.'s code (certified and "
-                 f"correct / all). <i>li</i>: one-sided Clopper–Pearson bounds; <i>li-code</i>: Sison–Glaz intervals "
-                 f"as Li et al.'s public code (confidence 0.05 = the code as it stood when the paper was written, "
-                 f"0.95 = its final version); <i>cohen</i>: Cohen et al.'s radius.</p>"
-                 + table(["σ", "procedure", "confidence", *(label.get(m, m) for m in cert_models)], cert_rows)
-                 + img("certification", "certified robust accuracy"))
-    ref = (res.paper.table5 or {}).get("advtrojan_certified")
-    if ref is not None:
-        cert_html += _which_certification(cert.models[main]["advtrojan"], ref, res.paper.tolerance, cert.radius_B,
-                                          cert.noise_samples, label.get(main, main), len(meta.classes) or 10)
-    c = evals[main].certified
-    t5_note = (f"<p>Table 5 reports the {e(label.get(main, main))}"
-               + (f"; its certified accuracy is {c.correct} correct of {c.count} certified AdvTrojan examples"
-                  if c is not None else "") + f" ({evals[main].examples} test images).</p>")
-    t2 = views.table2(res)
-    nc = views._data(res, "neural_cleanse")
-    table2_html = NO_VERDICT if t2 is None else (
-        compare("Table 2")
-        + f"<p>Flagged classes: {e(', '.join(meta.classes[k] for k in t2['flagged_classes']) or 'none')}. "
-          f"FNR rule: {e(nc.table2.rule)}.</p>"
-        + img("table2_anomaly", "Neural Cleanse anomaly index") + img("table2_masks", "recovered masks"))
-    sections = [
-        ("Figure 4: Vanilla, Madry-Adv and the ATIMs on benign and Madry examples",
-         table(["model", "benign", "Madry"], f4) + img("figure4", "Figure 4") + claim("figure4")),
-        ("Table 5: the ATIM on each kind of example",
-         table(["examples", *(label.get(n, n) for n in both), "paper"], t5) + t5_note + compare("Table 5")
-         + "<details><summary>all evaluation rows</summary>" + table(["key", "ours"], full_eval) + "</details>"),
-        ("Table 2: Neural Cleanse on the ATIM", table2_html),
-        ("Table 3: STRIP on AdvTrojan examples", strip_section("strip", "Table 3", "table3_entropy", "STRIP entropy")),
-        ("Table 4: E-STRIP on AdvTrojan examples", strip_section("e_strip", "Table 4", "table4_entropy",
-                                                                 "E-STRIP entropy")),
-        ("Certified accuracy across σ (Eq. 10)", cert_html),
-        *defense_sections(res.scan, table, e),
-        ("Figure 5: adaptive Neural Cleanse", (img("figure5", "Figure 5") + claim("figure5"))
-         if "figure5" in figs else NO_VERDICT),
-        ("Figure 7: number of PGD iterations", img("figure7", "Figure 7") + claim("figure7")),
-        ("Figure 8: perturbation size", img("figure8", "Figure 8") + claim("figure8")),
-        ("Figure 9: FGSM vs BIM vs Madry by perturbation size", img("figure9", "Figure 9") + claim("figure9")),
-        ("Figure 6: feature shift with trigger intensity (Appendix D)",
-         img("figure6", "Figure 6, convolutional features") + img("figure6_dense", "Figure 6, features Q")
-         + claim("figure6")),
-    ]
+    def certification(self) -> str:
+        res, label, main = self.res, self.label, self.main
+        cert = res.certification
+        models = list(cert.models)
+        rows = []
+        for i, r0 in enumerate(cert.models[models[0]]["advtrojan"]):
+            cells = []
+            for m in models:
+                r = cert.models[m]["advtrojan"][i]
+                fail = f", {r.interval_failures} failed" if r.interval_failures else ""
+                cells.append(f"{_pct(r.certified_accuracy)} ({r.certified_correct}/{r.certified_count}); "
+                             f"robust {_pct(r.robust_accuracy)}{fail}")
+            rows.append([f"{r0.sigma:g}", r0.method, f"{r0.confidence:g}", *cells])
+        out = (f"<p>Eq. 10 on AdvTrojan examples crafted against each model, B = {cert.radius_B} (L2), "
+               f"{cert.examples} inputs, {cert.noise_samples} noise samples. Each cell: certified accuracy "
+               f"(certified and correct / certified), then the robust accuracy of Li et al.'s code (certified and "
+               f"correct / all). <i>li</i>: one-sided Clopper–Pearson bounds; <i>li-code</i>: Sison–Glaz intervals "
+               f"as Li et al.'s public code (confidence 0.05 = the code as it stood when the paper was written, "
+               f"0.95 = its final version); <i>cohen</i>: Cohen et al.'s radius.</p>"
+               + table(["σ", "procedure", "confidence", *(label.get(m, m) for m in models)], rows)
+               + self.img("certification", "certified robust accuracy"))
+        ref = (res.paper.table5 or {}).get("advtrojan_certified")
+        if ref is not None:
+            out += _which_certification(cert.models[main]["advtrojan"], ref, res.paper.tolerance, cert.radius_B,
+                                        cert.noise_samples, label.get(main, main), len(res.meta.classes) or 10)
+        return out
+
+    def sections(self) -> list[tuple[str, str]]:
+        img, claim = self.img, self.claim
+        return [
+            ("Figure 4: Vanilla, Madry-Adv and the ATIMs on benign and Madry examples", self.figure4()),
+            ("Table 5: the ATIM on each kind of example", self.table5()),
+            ("Table 2: Neural Cleanse on the ATIM", self.table2()),
+            ("Table 3: STRIP on AdvTrojan examples", self.strip("strip", "Table 3", "table3_entropy", "STRIP entropy")),
+            ("Table 4: E-STRIP on AdvTrojan examples", self.strip("e_strip", "Table 4", "table4_entropy",
+                                                                  "E-STRIP entropy")),
+            ("Certified accuracy across σ (Eq. 10)", self.certification()),
+            *defense_sections(self.res.scan, table, html.escape),
+            ("Figure 5: adaptive Neural Cleanse", (img("figure5", "Figure 5") + claim("figure5"))
+             if "figure5" in self.figs else NO_VERDICT),
+            ("Figure 7: number of PGD iterations", img("figure7", "Figure 7") + claim("figure7")),
+            ("Figure 8: perturbation size", img("figure8", "Figure 8") + claim("figure8")),
+            ("Figure 9: FGSM vs BIM vs Madry by perturbation size", img("figure9", "Figure 9") + claim("figure9")),
+            ("Figure 6: feature shift with trigger intensity (Appendix D)",
+             img("figure6", "Figure 6, convolutional features") + img("figure6_dense", "Figure 6, features Q")
+             + claim("figure6")),
+        ]
+
+
+def render_html(res: ReproduceResult, figs: dict, protocol_href: str | None = None) -> str:
+    page, meta, label = Page(res, figs, protocol_href), res.meta, F.MODEL_LABELS
     return TEMPLATES.get_template("report.html.j2").render(
-        meta=meta, budget=meta.budget, trigger=meta.trigger, summary=summary, sections=sections, protocol=doc,
-        main_label=label.get(main, main), reused=", ".join(meta.reused_runs) or "none",
+        meta=meta, budget=meta.budget, trigger=meta.trigger, summary=page.summary(), sections=page.sections(),
+        protocol=page.doc, main_label=label.get(res.main, res.main), reused=", ".join(meta.reused_runs) or "none",
         train_images=_listing({label.get(k, k): f"{v:,}" if isinstance(v, int) else "all"
                                for k, v in meta.train_images.items()}),
         versions=_listing(meta.versions, sep=" "),
