@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from .attacks.budget import Budget
+from .training.attack import TrainingAttack
 from .errors import ConfigError
 
 BUDGETS: dict[str, Budget] = {
@@ -73,6 +74,7 @@ class TrainPreset:
     limit: int | None = None  # training subset size (class-balanced); None: the full split
     benign_weight: float = 1.0  # Madry-Adv only: weight of L(x, y) in Eq. 4
     warmup: float = 0.0  # share of the steps over which the training attack's ε and α ramp up from 0
+    train_attack: TrainingAttack = TrainingAttack()  # the attack that crafts during training (Table 1's PGD)
 
 
 _LENET = TrainPreset(optimizer="adam", lr=1e-3, batch_size=128, epochs=10)
@@ -90,6 +92,7 @@ EPOCHS = {
         "resnet": {"vanilla": 5, "madry": 5, "badnets": 5, "advtrojan": 5, "advtrojan_init": 2},
     },
 }
+EPOCHS["fast"] = EPOCHS["default"]  # the default's protocol with a single-step training attack
 QUICK_LIMIT = {"mnist": 10000, "fmnist": 10000, "cifar10": 5000, "gtsrb": 5000}
 # Madry-Adv trains on adversarial examples alone (Madry et al. 2017): the weight w of L(x, y) in
 # Eq. 4, w·L(x, y) + μ·L(A(x), y), is 0.
@@ -99,6 +102,11 @@ MADRY_BENIGN_WEIGHT = 0.0
 # third of its steps; fine-tuning (Algorithm 1, line 2) starts from a trained model and has none.
 WARMUP = 1 / 3
 PRESETS = tuple(EPOCHS)
+# The training attack of each preset: Table 1's PGD for the paper's protocol; the `fast` preset's,
+# chosen on the cost/robustness frontier measured on full Fashion-MNIST (docs/protocol.md,
+# studies/training_attacks.py)
+FAST_ATTACK = TrainingAttack("n-fgsm")
+TRAIN_ATTACK = {"default": TrainingAttack(), "quick": TrainingAttack(), "fast": FAST_ATTACK}
 
 
 def training_preset(spec, objective: str, preset: str = "default", init: bool = False) -> TrainPreset:
@@ -117,7 +125,8 @@ def training_preset(spec, objective: str, preset: str = "default", init: bool = 
     limit = quick_limit(spec) if preset == "quick" and (spec.train_size or 0) > quick_limit(spec) else None
     benign_weight = MADRY_BENIGN_WEIGHT if objective == "madry" else 1.0
     warmup = WARMUP if not init and _crafts(objective) else 0.0
-    return replace(base, epochs=epochs, limit=limit, benign_weight=benign_weight, warmup=warmup)
+    return replace(base, epochs=epochs, limit=limit, benign_weight=benign_weight, warmup=warmup,
+                   train_attack=TRAIN_ATTACK[preset])
 
 
 def _crafts(objective: str) -> bool:

@@ -60,6 +60,8 @@ class Attack:
     budget: Budget
     random_start: bool = True
     method: str = "madry"
+    start: float = 1.0     # the random start's radius, in multiples of ε (N-FGSM: 2)
+    project: bool = True   # project onto the ε-ball after each step (N-FGSM: no)
 
     @property
     def eps(self) -> float:
@@ -105,7 +107,7 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
     x = x.detach()
     if attack.steps == 0 or attack.eps == 0:
         return x.clone()
-    delta = norm.random_perturb(x, attack.eps) if attack.random_start else torch.zeros_like(x)
+    delta = norm.random_perturb(x, attack.eps * attack.start) if attack.random_start else torch.zeros_like(x)
     delta = ((x + delta).clamp(0, 1) - x)
     labels, sign = (y, 1.0) if target is None else (target, -1.0)
     with frozen(model):
@@ -117,7 +119,9 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
             loss = F.cross_entropy(logits.float(), labels, reduction="sum")
             (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
-                delta = norm.project(delta + norm.step(sign * grad, attack.step_size), attack.eps)
+                delta = delta + norm.step(sign * grad, attack.step_size)
+                if attack.project:
+                    delta = norm.project(delta, attack.eps)
                 delta = (x + delta).clamp_(0, 1) - x
     return (x + delta).detach()
 
@@ -138,6 +142,23 @@ def bim(budget: Budget) -> Attack:
 def madry(budget: Budget) -> Attack:
     """Madry PGD: iterative steps from a uniformly random start in the ε-ball."""
     return Attack(budget, random_start=True, method="madry")
+
+
+@register_attack("fgsm-rs")
+def fgsm_rs(budget: Budget, step_ratio: float = 1.25) -> Attack:
+    """FGSM with a random start (Wong, Rice & Kolter, *Fast is better than free*, ICLR 2020): a start
+    uniform in the ε-ball, one step of α = ``step_ratio``·ε (their 1.25), projected back onto the
+    ball and the image range. A training attack: its one step costs a twentieth of Table 1's PGD."""
+    return Attack(Budget(budget.eps, step_ratio * budget.eps, 1, budget.norm), random_start=True, method="fgsm-rs")
+
+
+@register_attack("n-fgsm")
+def n_fgsm(budget: Budget, noise: float = 2.0, step_ratio: float = 1.0) -> Attack:
+    """N-FGSM (de Jorge et al., *Make some noise*, NeurIPS 2022): a start uniform in ``noise``·ε
+    (their k = 2), one step of α = ``step_ratio``·ε (their 1), **not** projected onto the ε-ball (the
+    perturbation may reach (k + 1)·ε), only clipped to the image range. A training attack."""
+    return Attack(Budget(budget.eps, step_ratio * budget.eps, 1, budget.norm), random_start=True, method="n-fgsm",
+                  start=noise, project=False)
 
 
 def describe(attack) -> dict:

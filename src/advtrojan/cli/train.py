@@ -11,6 +11,7 @@ from ..data import DATASETS
 from ..errors import ConfigError
 from ..settings import add_options, given
 from ..training import OBJECTIVES, fit, make_config
+from ..training.attack import TrainingAttack
 from ..training.config import RunConfig
 from ..training.evil_twins import EVIL_TWINS, EvilTwinsSettings
 from ..utils.distributed import is_main_process
@@ -62,7 +63,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
     p.add_argument("--init", metavar="RUN", help="start from this finished run (or .safetensors file)")
     p.add_argument("--preset", default="default", choices=presets.PRESETS,
-                   help="default: the full protocol; quick: a 10k subset and few epochs (default: default)")
+                   help="default: the full protocol (Table 1's PGD while training); fast: the same with a single-step "
+                        "training attack (docs/protocol.md); quick: a 10k subset and few epochs (default: default)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--force", action="store_true", help="start over even if --out holds a run")
     add_normalize(p)
@@ -93,6 +95,7 @@ def config_from(args) -> RunConfig:
     """The run's config: the presets of --dataset x --objective, with every option given applied."""
     return make_config(args.dataset, args.objective, preset=args.preset, init=args.init,
                        **given(RunConfig, args), **given(Budget, args), evil_twins=evil_twins(args),
+                       train_attack=given(TrainingAttack, args, prefix="train-attack-"),
                        normalization=args.normalize)
 
 

@@ -10,7 +10,7 @@ Python API::
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from .. import presets
 from ..attacks.budget import Budget
@@ -49,8 +49,10 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
         raise ConfigError(f"make_config: unknown setting {', '.join(unknown)} (settings: {', '.join(sorted(allowed))})")
     given = {k: v for k, v in overrides.items() if v is not None and v != {}}
     train_fields = {f.name for f in fields(presets.TrainPreset)}
-    tp = presets.override(presets.training_preset(spec, objective, preset, init is not None),
-                          **{k: given.pop(k) for k in list(given) if k in train_fields})
+    tp = presets.training_preset(spec, objective, preset, init is not None)
+    if isinstance(given.get("train_attack"), dict):  # the training attack given in part: the rest the preset's
+        given["train_attack"] = replace(tp.train_attack, **given["train_attack"])
+    tp = presets.override(tp, **{k: given.pop(k) for k in list(given) if k in train_fields})
     parts = {k: given.pop(k) for k in BUDGET_FIELDS if k in given}
     b = (budget or presets.budget(spec)).override(**parts)
     values = dict(model=presets.default_model(spec), trigger_size=presets.trigger_size(spec),

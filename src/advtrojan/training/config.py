@@ -24,6 +24,7 @@ from ..data import get_spec
 from ..errors import ConfigError
 from ..models import build_model
 from ..settings import option, positive_int
+from .attack import TrainingAttack
 from .objectives import ObjectiveParams
 
 PRESET = "the preset's"
@@ -78,6 +79,12 @@ class RunConfig:
         "share of the training steps over which the training attack's eps and step size ramp up linearly from 0",
         metavar="SHARE", default_text="the preset's: 1/3 for objectives that craft while they train from random "
                                       "weights, else 0"))
+    train_attack: TrainingAttack = field(default_factory=TrainingAttack, metadata=option(
+        "the attack that crafts while the model trains", prefix="train-attack-",
+        default_text="the preset's: Table 1's PGD (madry) unless the preset says otherwise"))
+    stop_on_collapse: bool = field(default=True, metadata=option(
+        "end training at the best epoch when catastrophic overfitting shows (PGD accuracy on the probe falls by "
+        "more than 0.2 from its best while FGSM accuracy holds; Wong et al.)"))
     init: str | None = field(default=None, metadata=option("start from this finished run (or .safetensors file)",
                                                            metavar="RUN", cli=False))
     versions: dict = field(default_factory=dict)
@@ -122,8 +129,14 @@ class RunConfig:
         return AttackerInput(kind, self.test_intensity, self.attack(), target)
 
     def attack(self) -> Attack:
-        """Madry PGD at the run's budget: the attack A of Eqs. 4 and 9."""
+        """Madry PGD at the run's budget: Table 1's attack A of Eqs. 4 and 9, the one every evaluation,
+        probe and defense uses."""
         return self.budget.attack("madry")
+
+    def training_attack(self) -> Attack:
+        """The attack that crafts while the model trains (:class:`TrainingAttack`; Table 1's PGD
+        unless the preset or the options choose a cheaper one)."""
+        return self.train_attack.build(self.budget)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -146,6 +159,10 @@ class RunConfig:
                 ([f"unknown field(s) {', '.join(unknown)}"] if unknown else [])
                 + ([f"missing field(s) {', '.join(missing)}"] if missing else [])))
         values["budget"] = Budget.from_json(values["budget"], f"{source}: budget")
+        attack = values.get("train_attack", {})
+        if not isinstance(attack, dict) or set(attack) - {f.name for f in fields(TrainingAttack)}:
+            raise ConfigError(f"{source}: train_attack must be an object of {', '.join(f.name for f in fields(TrainingAttack))}")
+        values["train_attack"] = TrainingAttack(**attack)
         return cls(**values).validate(source)
 
     def validate(self, source: str = "the run configuration") -> "RunConfig":
@@ -168,6 +185,9 @@ class RunConfig:
                 raise ConfigError(f"{source}: {name} must be a string, got {getattr(self, name)!r}")
         if not isinstance(self.budget, Budget):
             raise ConfigError(f"{source}: budget must be an attack budget, got {self.budget!r}")
+        if not isinstance(self.train_attack, TrainingAttack):
+            raise ConfigError(f"{source}: train_attack must be a training attack, got {self.train_attack!r}")
+        self.train_attack.validate()
         number("trigger_size", 1, integer=True)
         number("trigger_margin", 0, integer=True)
         number("train_intensity", 0, 1, lo_open=True)

@@ -26,11 +26,11 @@ from ..utils.device import autocast, configure_threads, resolve_device
 from ..utils.distributed import World, setup
 from ..data.provenance import fingerprint
 from ..utils.io import append_jsonl, check_writable, write_text
-from ..models.weights import check_metadata, load_into, read_weights
+from ..models.weights import check_metadata, load_into, read_weights, save_weights
 from .checkpoint import Checkpointer
 from .objectives import Objective
 from ..attacks.trigger import Trigger
-from .runs import CHECKPOINT, METRICS, TRIGGER, WEIGHTS, Run, RunConfig, prepare_run_dir, run_lock
+from .runs import BEST, CHECKPOINT, METRICS, TRIGGER, WEIGHTS, Run, RunConfig, prepare_run_dir, run_lock
 
 
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -89,14 +89,32 @@ def accuracy(model, data: ImageData, device, batch_size: int = 1000) -> float:
 
 
 def probe(model, data: ImageData, config: RunConfig, trigger, attack, device) -> dict[str, float]:
-    """Per-epoch progress check on a small test subset: accuracy on Madry and AdvTrojan examples."""
+    """Per-epoch progress check on a small test subset, with Table 1's attack whatever the training
+    attack: accuracy on Madry and AdvTrojan examples, and on FGSM examples (catastrophic overfitting
+    shows as PGD accuracy collapsing while FGSM accuracy holds)."""
     x, y = data.tensors(device)
     inputs = craft([Threat.ADVERSARIAL, Threat.ADVTROJAN], x, y, trigger=trigger,
                    intensity=config.test_intensity, attack=attack, model=model, precision=config.precision)
+    inputs["fgsm"] = config.budget.attack("fgsm")(model, x, y, precision=config.precision)
+    names = {Threat.ADVERSARIAL: "probe_madry", Threat.ADVTROJAN: "probe_advtrojan", "fgsm": "probe_fgsm"}
     model.eval()
     with torch.no_grad():
-        return {f"probe_{'madry' if k is Threat.ADVERSARIAL else 'advtrojan'}":
-                (model(v).argmax(1) == y).float().mean().item() for k, v in inputs.items()}
+        return {names[k]: (model(v).argmax(1) == y).float().mean().item() for k, v in inputs.items()}
+
+
+COLLAPSE_DROP = 0.2  # Wong et al.'s early stopping: PGD accuracy down by more than 0.2 from its best
+
+
+def collapsed(record: dict, history: list[dict]) -> bool:
+    """Catastrophic overfitting at this epoch: the probe's PGD accuracy more than ``COLLAPSE_DROP``
+    below its best epoch's while the FGSM accuracy is at least that epoch's (single-step training
+    fitting its own attack and nothing stronger; Wong et al. 2020). A model getting worse at both
+    is not a collapse of this kind."""
+    past = [m for m in history if "probe_fgsm" in m]
+    if not past or "probe_fgsm" not in record:
+        return False
+    best = max(past, key=lambda m: m["probe_madry"])
+    return record["probe_madry"] < best["probe_madry"] - COLLAPSE_DROP and record["probe_fgsm"] >= best["probe_fgsm"]
 
 
 def train_epoch(model, optimizer, objective: Objective, data: ImageData, config: RunConfig, trigger, attack,
@@ -220,17 +238,23 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
     if dev.type == "cpu" and getattr(model, "channels_last", False):  # a model's own preference
         model = model.to(memory_format=torch.channels_last)
     trained = _wrap(model, world, dev)  # DDP under torchrun; crafting stays on the unwrapped module
-    attack = config.attack()
+    attack, train_attack = config.attack(), config.training_attack()  # Table 1's, and the one that trains
     probe_data = test_data.balanced_subset(500, seed=1)
     test_chance = chance_level(test_data.labels, test_data.spec.num_classes)
+    crafts = any(k.adversarial for k in objective.kinds)
+    best = run.path / BEST
+    last = config.epochs
     for epoch in range(start, config.epochs):
         if objective.trigger_update is not None:  # Evil Twins: the input step before the model's
             trigger = objective.trigger_update(model, train_data, trigger, config, epoch, dev)
-        record = train_epoch(trained, optimizer, objective, train_data, config, trigger, attack, epoch, device=dev,
-                             progress=progress, world=world, craft_model=model)
+        record = train_epoch(trained, optimizer, objective, train_data, config, trigger, train_attack, epoch,
+                             device=dev, progress=progress, world=world, craft_model=model)
         train_key = record.pop("_train_key")
         if not world.main:  # one writer: rank 0 evaluates, logs and checkpoints
             world.barrier()
+            if world.broadcast(None):  # the main process stopped at a collapse
+                last = epoch + 1
+                break
             continue
         record = {**{k: v for k, v in record.items() if k not in ("seconds", "images_per_s", "lr")},
                   "test_benign": accuracy(model, test_data, dev),
@@ -238,21 +262,40 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
                   **{k: record[k] for k in ("seconds", "images_per_s", "lr")},
                   **({"world_size": world.size} if world.distributed else {})}
         record["stalled"] = _stall_check(record, config, epoch, len(train_data), test_chance)
+        history = [m for m in run.metrics(drop_torn=True) if m["epoch"] <= epoch]
+        record["collapse"] = crafts and collapsed(record, history)
+        if record["collapse"]:
+            b = max(history, key=lambda m: m["probe_madry"])
+            print(f"advtrojan: warning: epoch {epoch + 1}: catastrophic overfitting: PGD accuracy on the probe "
+                  f"{record['probe_madry']:.1%}, down from {b['probe_madry']:.1%} at epoch {b['epoch']}, while FGSM "
+                  f"accuracy is {record['probe_fgsm']:.1%}"
+                  + (f"; training ends with the weights of epoch {b['epoch']}" if config.stop_on_collapse else ""),
+                  file=sys.stderr)
         _drop_metrics_after(run, epoch)
         append_jsonl(run.path / METRICS, record)
+        if crafts and config.stop_on_collapse and all(record["probe_madry"] > m["probe_madry"] for m in history):
+            save_weights(best, model.state_dict(), {"epoch": epoch + 1})  # the best epoch so far
         checkpointer.save(model, optimizer, epoch + 1, _learned(objective, trigger))
         run.set_state("running", epoch + 1)
+        stop = record["collapse"] and config.stop_on_collapse
         world.barrier()
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}  {train_key} "
                        f"{record[train_key]:.4f}  test acc {record['test_benign']:.4f}  "
-                       f"probe madry {record['probe_madry']:.3f} advtrojan {record['probe_advtrojan']:.3f}  "
-                       f"({record['seconds']:.0f}s, {record['images_per_s']:.0f} img/s)")
+                       f"probe madry {record['probe_madry']:.3f} fgsm {record['probe_fgsm']:.3f} advtrojan "
+                       f"{record['probe_advtrojan']:.3f}  ({record['seconds']:.0f}s, {record['images_per_s']:.0f} img/s)")
+        if world.broadcast(stop):  # every process ends with the main one
+            last = epoch + 1
+            if world.main:
+                tensors, _ = read_weights(best)
+                load_into(model, tensors, str(best), config.model)
+            break
     if world.main:  # weights, then the state, then the checkpoint goes: a kill between any two resumes exactly
         checkpointer.finish(model, {"dataset": config.dataset, "model": config.model}, _learned(objective, trigger),
                             run.path / TRIGGER)
-        run.set_state("finished", config.epochs)
+        run.set_state("finished", last)
         checkpointer.discard()
+        best.unlink(missing_ok=True)
     world.barrier()
     return run
 

@@ -25,9 +25,9 @@ from ..models.weights import load_into, read_weights
 from ..utils.io import write_json
 from .config import RunConfig
 
-CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER = (
+CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER, BEST = (
     "config.json", "metrics.jsonl", "checkpoint.safetensors", "model.safetensors", "state.json",
-    "trigger.safetensors")
+    "trigger.safetensors", "best.safetensors")
 
 
 class Run:
@@ -229,7 +229,7 @@ def prepare_run_dir(path: Path, config: RunConfig, resume: bool, force: bool) ->
                               f"files (--data-dir) or choose another --out")
         return run, state["epoch"]
     if force and path.exists():
-        for name in (CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER):
+        for name in (CONFIG, METRICS, CHECKPOINT, WEIGHTS, STATE, TRIGGER, BEST):
             (path / name).unlink(missing_ok=True)
     path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)

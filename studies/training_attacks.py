@@ -1,0 +1,108 @@
+"""The cost/robustness frontier of the training attack (docs/protocol.md, "Training recipes": the
+`fast` preset).
+
+For each training attack (Table 1's PGD-20, PGD with fewer steps, FGSM with a random start, N-FGSM;
+optionally with more epochs for the same wall time), trains on the full training set Madry-Adv and
+both ATIMs of Algorithm 1 (fine-tuned from that Madry-Adv; from random weights), with the presets'
+recipe otherwise (the budget warm-up included), and evaluates each the same way, whatever it was
+trained with: on the whole test set in fp32, benign, Table 1's PGD-20 (``madry``), AdvTrojan and
+transferred AdvTrojan (from a Vanilla model trained once), PGD-100 on the whole test set and
+PGD-1000 (Figure 7's) on a class-balanced subset, to rule out gradient masking. Training wall time
+and images per second come from the runs' metrics. Runs resume; the table is written to
+OUT/training_attacks.json and printed.
+
+    python studies/training_attacks.py --attacks pgd20 pgd3 fgsm-rs n-fgsm --out results/study-fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from advtrojan.attacks.budget import BudgetOverride
+from advtrojan.evaluation import EvalSettings, evaluate_run
+from advtrojan.runtime import Runtime
+from advtrojan.training import fit, make_config
+from advtrojan.training.runs import Run
+from advtrojan.utils.io import write_json
+
+ATTACKS = {  # name -> (TrainingAttack fields, epoch multiplier)
+    "pgd20": ({}, 1),
+    "pgd3": ({"method": "madry", "steps": 3, "step_ratio": 0.5}, 1),
+    "pgd2": ({"method": "madry", "steps": 2, "step_ratio": 0.75}, 1),
+    "fgsm-rs": ({"method": "fgsm-rs"}, 1),
+    "n-fgsm": ({"method": "n-fgsm"}, 1),
+    "fgsm-rs-2x": ({"method": "fgsm-rs"}, 2),
+    "n-fgsm-2x": ({"method": "n-fgsm"}, 2),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="fmnist")
+    p.add_argument("--attacks", nargs="+", default=["pgd20", "pgd3", "fgsm-rs", "n-fgsm"], choices=list(ATTACKS))
+    p.add_argument("--reuse", nargs="*", default=[], metavar="NAME=DIR",
+                   help="a folder holding madry/, atim/ and atim_scratch/ runs already trained with that attack")
+    p.add_argument("--vanilla", help="a Vanilla run for the transferred examples (default: trained in OUT)")
+    p.add_argument("--limit", type=int, help="training images (default: all)")
+    p.add_argument("--test-limit", type=int, help="test images of every row but PGD-1000 (default: all)")
+    p.add_argument("--pgd1000-images", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir")
+    p.add_argument("--out", default="results/study-fast")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args()
+    root = Path(args.out)
+    table_path = root / "training_attacks.json"
+    table = json.loads(table_path.read_text()) if table_path.is_file() else {}
+    runtime = Runtime(seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress)
+    reuse = dict(item.split("=", 1) for item in args.reuse)
+
+    def train(path: Path, objective: str, **overrides) -> Path:
+        cfg = make_config(args.dataset, objective, seed=args.seed, limit=args.limit, **overrides)
+        fit(cfg, path, data_dir=args.data_dir, resume=True, progress=runtime.progress)
+        return path
+
+    vanilla = Path(args.vanilla) if args.vanilla else train(root / "vanilla", "vanilla")
+    for name in args.attacks:
+        fields, times = ATTACKS[name]
+        folder = Path(reuse[name]) if name in reuse else root / name
+        base = make_config(args.dataset, "madry")
+        kw = {"train_attack": fields} if fields else {}
+        madry = train(folder / "madry", "madry", epochs=base.epochs * times, **kw)
+        runs = {"madry": madry,
+                "atim_finetuned": train(folder / "atim", "advtrojan", init=str(madry),
+                                        epochs=make_config(args.dataset, "advtrojan", init=str(madry)).epochs * times,
+                                        **kw),
+                "atim_scratch": train(folder / "atim_scratch", "advtrojan",
+                                      epochs=make_config(args.dataset, "advtrojan").epochs * times, **kw)}
+        for model, path in runs.items():
+            key = f"{name}/{model}"
+            if key in table:
+                continue
+            atim = model != "madry"
+            main = evaluate_run(path, EvalSettings(limit=args.test_limit, certify=False, methods=("madry",),
+                                                   transfer_from=str(vanilla) if atim else None), runtime)
+            pgd100 = evaluate_run(path, EvalSettings(budget=BudgetOverride(steps=100), limit=args.test_limit,
+                                                     certify=False, methods=("madry",)), runtime)
+            pgd1000 = evaluate_run(path, EvalSettings(budget=BudgetOverride(steps=1000), limit=args.pgd1000_images,
+                                                      certify=False, methods=("madry",)), runtime)
+            metrics = Run(path).metrics()
+            seconds = sum(m["seconds"] for m in metrics)
+            table[key] = {"benign": main["benign"], "pgd20": main["madry"], "pgd100": pgd100["madry"],
+                          "pgd1000": pgd1000["madry"], "advtrojan": main["advtrojan"],
+                          "advtrojan_pgd100": pgd100["advtrojan"],
+                          "transferred_advtrojan": main.get("transferred_advtrojan"),
+                          "train_seconds": seconds, "epochs": len(metrics),
+                          "images_per_s": sum(m["images_per_s"] for m in metrics) / len(metrics),
+                          "collapse_epochs": [m["epoch"] for m in metrics if m.get("collapse")],
+                          "at_chance": main.chance.at_chance, "test_images": main.examples,
+                          "pgd1000_images": pgd1000.examples}
+            write_json(table_path, table)
+            print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in table[key].items()}, flush=True)
+    print(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
