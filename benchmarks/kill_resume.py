@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-FINISHED = {"config.json", "metrics.jsonl", "model.safetensors", "state.json"}
+FINISHED = {"config.json", "metrics.jsonl", "model.safetensors", "state.json", "trigger.safetensors"}
 
 
 def train_argv(out: Path, epochs: int) -> list[str]:

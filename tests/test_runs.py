@@ -35,7 +35,7 @@ def _cfg(**kw):
 def test_run_folder_contents(tmp_path, tiny_data):
     run = fit(_cfg(), tmp_path / "run", train_data=tiny_data[0], test_data=tiny_data[1], progress=False)
     names = sorted(p.name for p in run.path.iterdir())
-    assert names == ["config.json", "metrics.jsonl", "model.safetensors", "state.json"]
+    assert names == ["config.json", "metrics.jsonl", "model.safetensors", "state.json", "trigger.safetensors"]
     cfg = json.loads((run.path / "config.json").read_text())
     for key in ("dataset", "model", "objective", "trigger_size", "budget", "warmup", "seed", "versions"):
         assert key in cfg

@@ -316,6 +316,7 @@ class TriggerMeta:
     margin: int
     train_intensity: float
     test_intensity: float
+    spec: str = "square"  # the resolved trigger spec (advtrojan.attacks.triggers)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,19 @@ class Trigger:
         mask[:, h - margin - size:h - margin, w - margin - size:w - margin] = 1.0
         return cls(mask, torch.full((c, h, w), float(value)))
 
+    @classmethod
+    def checked(cls, mask, pattern, image_shape: tuple[int, int, int], source: str) -> "Trigger":
+        """A trigger read from a file: a mask (1, H, W) and a pattern (C, H, W) of ``image_shape``,
+        finite and in [0, 1]; anything else is one error naming ``source``."""
+        c, h, w = image_shape
+        if mask is None or pattern is None or tuple(mask.shape) != (1, h, w) or tuple(pattern.shape) != (c, h, w):
+            raise ConfigError(f"{source}: not a trigger for {tuple(image_shape)} images (a mask (1, H, W) and a "
+                              f"pattern (C, H, W))")
+        if not (torch.isfinite(mask).all() and torch.isfinite(pattern).all()) or mask.min() < 0 or mask.max() > 1 \
+                or pattern.min() < 0 or pattern.max() > 1:
+            raise ConfigError(f"{source}: trigger values must lie in [0, 1]")
+        return cls(mask.float(), pattern.float())
+
     def to(self, device) -> "Trigger":
         return Trigger(self.mask.to(device), self.pattern.to(device))
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..attacks.threats import AttackerInput, Threat
 from ..attacks.trigger import Trigger
+from ..attacks.triggers import for_data
 from ..data import ImageData, load_dataset
 from ..errors import ConfigError
 from ..results import ScanResult
@@ -79,5 +80,7 @@ def scan(target, dataset=None, settings: ScanSettings | None = None, runtime: Ru
     else:
         out = Path(figures_dir) if figures_dir else (Path(target) / "scan" if Path(target).is_dir()
                                                      else Path(str(target) + ".scan"))
+    if trigger is None and settings.trigger is not None:
+        trigger = for_data(settings.trigger, data.spec, runtime.seed)
     torch.manual_seed(runtime.seed)
     return scan_model(t.model, data, trigger or t.trigger, budget, attacker, settings, runtime, out)

@@ -73,6 +73,10 @@ class ScanSettings:
     budget: BudgetOverride = field(default_factory=BudgetOverride, metadata=option(
         "attack budget", prefix="", default_text="the run's, else Table 1's for the dataset; a TrojanNN* run's "
                                                  "attacked inputs: its own perturbation's, these values applied"))
+    trigger: str | None = field(default=None, metadata=option(
+        "the trigger of the attacked inputs, as a spec (square:4@tl, noise:3@corner, blend:0.1, a .safetensors "
+        "file, ...: advtrojan.attacks.triggers)", metavar="SPEC",
+        default_text="the run's (trigger.safetensors), else Figure 1's white square"))
     options: dict[str, Any] = field(default_factory=dict)
 
     def options_for(self, cls):

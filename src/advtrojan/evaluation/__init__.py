@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..attacks.pgd import describe
+from ..attacks.triggers import for_data
 from ..data import ImageData, get_spec, load_dataset
 from ..errors import ConfigError
 from ..results import EvalResult
@@ -55,6 +56,8 @@ def evaluate(target, settings: EvalSettings = EvalSettings(), runtime: Runtime =
     data = dataset if isinstance(dataset, ImageData) else load_dataset(t.dataset, "test", data_dir=runtime.data_dir)
     data = _limited(data, settings.limit, runtime.seed)
     attacker = t.attacker if t.run is not None else None
+    if trigger is None and settings.trigger is not None:
+        trigger = for_data(settings.trigger, data.spec, runtime.seed)
     result = evaluate_model(t.model, data, trigger or t.trigger, budget, intensity, settings,
                             transfer_model=transfer, attacker=attacker, device=dev, progress=runtime.progress,
                             world=world)

@@ -89,6 +89,10 @@ class EvalSettings:
     certify: bool = field(default=True, metadata=option("advtrojan_certified: Eq. 10 on the AdvTrojan examples",
                                                         flag="--certified"))
     cert: CertSettings = field(default_factory=CertSettings, metadata=option("Eq. 10", prefix=""))
+    trigger: str | None = field(default=None, metadata=option(
+        "the trigger of the attacked inputs, as a spec (square:4@tl, noise:3@corner, blend:0.1, a .safetensors "
+        "file, ...: advtrojan.attacks.triggers)", metavar="SPEC",
+        default_text="the run's (trigger.safetensors), else Figure 1's white square"))
     transfer_from: str | None = field(default=None, metadata=option(
         "craft transferred AdvTrojan examples on this (Vanilla) run's model (Appendix G.1)", metavar="VANILLA_RUN"))
 

@@ -231,7 +231,7 @@ class Reproduction:
                       runs={n: t.run for n, t in trained.items()},
                       reused_runs=[n for n, t in trained.items() if t.reused], atim=self.main, budget=cfg.budget,
                       trigger=TriggerMeta(cfg.trigger_size, cfg.trigger_margin, cfg.train_intensity,
-                                          cfg.test_intensity),
+                                          cfg.test_intensity, cfg.trigger_spec),
                       classes=list(spec.classes),
                       training={n: {k: t.config[k] for k in ("objective", "optimizer", "lr", "epochs", "batch_size",
                                                              "schedule", "benign_weight", "warmup", "precision",

@@ -60,6 +60,8 @@ def make_config(dataset: str, objective: str, *, preset: str = "default", init: 
     values.update(given)
     config = RunConfig(dataset=spec.name, objective=objective, preset=preset,
                        init=None if init is None else str(init), versions=versions(), **values)
+    from ..attacks.triggers import resolve  # the trigger drawn once, from the run's seed: config.json holds it
+    config = replace(config, trigger_spec=resolve(config.trigger_spec, config.seed, config.trigger_size))
     config.validate("settings")
     config.trigger()      # validates that the trigger fits the images
     config.build_model()  # validates the architecture against the data (shape, classes)

@@ -64,7 +64,13 @@ class RunConfig:
     precision: str = field(default="bf16", metadata=option(
         "bf16 autocast for crafting and training (about 2x faster on CPUs with AMX and on GPUs) or fp32",
         choices=("bf16", "fp32")))
-    trigger_margin: int = field(default=DEFAULT_MARGIN, metadata=option("pixels from the bottom/right edge"))
+    trigger_spec: str = field(default="square", metadata=option(
+        "the trigger: square[:S], rect:HxW, noise:S, checker:S, image:FILE, each @br|bl|tr|tl|center|corner|"
+        "random|X,Y; blend:OPACITY[:FILE]; or a .safetensors file of mask and pattern; sizes may be ranges (3-6), "
+        "drawn per run from its seed (see advtrojan.attacks.triggers)", flag="--trigger", metavar="SPEC",
+        default_text="square: Figure 1's white square, bottom right"))
+    trigger_margin: int = field(default=DEFAULT_MARGIN, metadata=option("pixels from the image's edge of a patch "
+                                                                        "in a corner"))
     train_intensity: float = field(default=1.0, metadata=option("trigger intensity while training (Section 4)"))
     # objective parameters (their defaults: ObjectiveParams)
     target: int = field(default=ObjectiveParams.target, metadata=option(
@@ -98,7 +104,9 @@ class RunConfig:
         return get_spec(self.dataset)
 
     def trigger(self) -> Trigger:
-        return Trigger.square(self.spec.shape, self.trigger_size, self.trigger_margin)
+        """The run's trigger, built from its resolved spec (a spec without a size takes ``trigger_size``)."""
+        from ..attacks.triggers import build, resolve
+        return build(resolve(self.trigger_spec, self.seed, self.trigger_size), self.spec.shape, self.trigger_margin)
 
     @property
     def params(self) -> ObjectiveParams:
@@ -180,7 +188,7 @@ class RunConfig:
             if hi is not None and v > hi:
                 raise ConfigError(f"{source}: {name} must be <= {hi}, got {v!r}")
 
-        for name in ("dataset", "objective", "model", "optimizer", "schedule", "precision", "preset"):
+        for name in ("dataset", "objective", "model", "optimizer", "schedule", "precision", "preset", "trigger_spec"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{source}: {name} must be a string, got {getattr(self, name)!r}")
         if not isinstance(self.budget, Budget):

@@ -291,8 +291,9 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
                 load_into(model, tensors, str(best), config.model)
             break
     if world.main:  # weights, then the state, then the checkpoint goes: a kill between any two resumes exactly
-        checkpointer.finish(model, {"dataset": config.dataset, "model": config.model}, _learned(objective, trigger),
-                            run.path / TRIGGER)
+        # the trigger it trained with, whatever its kind (learned, drawn or Figure 1's), kept with the run
+        checkpointer.finish(model, {"dataset": config.dataset, "model": config.model},
+                            (trigger.mask.cpu(), trigger.pattern.cpu()), run.path / TRIGGER)
         run.set_state("finished", last)
         checkpointer.discard()
         best.unlink(missing_ok=True)

@@ -7,7 +7,8 @@
 ``RUN/checkpoint.safetensors``  model + optimiser after the last finished epoch (resume point)
 ``RUN/model.safetensors``   final weights, written when the run finishes
 ``RUN/state.json``          ``{"status": "running" | "finished", "epoch": N}``
-``RUN/trigger.safetensors`` the learned trigger (mask, pattern) of an Evil Twins objective
+``RUN/trigger.safetensors`` the trigger (mask, pattern) it trained with: drawn from its spec, or
+                            learned by an Evil Twins objective
 """
 
 from __future__ import annotations
@@ -101,19 +102,14 @@ class Run:
         return records
 
     def trigger(self) -> Trigger:
-        """The trigger of this run: the learned one of an Evil Twins objective, else the config's square."""
+        """The trigger this run trained with: ``trigger.safetensors`` (learned by an Evil Twins
+        objective, or drawn from the run's trigger spec), else, for runs of earlier versions, the one
+        its config builds."""
         path = self.path / TRIGGER
         if not path.is_file():
             return self.config.trigger()
         tensors, _ = read_weights(path)
-        shape = self.config.spec.shape
-        mask, pattern = tensors.get("mask"), tensors.get("pattern")
-        if mask is None or pattern is None or tuple(mask.shape) != (1, *shape[1:]) or tuple(pattern.shape) != shape:
-            raise AdvTrojanError(f"{path}: not a trigger for {shape} images (a mask (1, H, W) and a pattern (C, H, W))")
-        if not (torch.isfinite(mask).all() and torch.isfinite(pattern).all()) or mask.min() < 0 or mask.max() > 1 \
-                or pattern.min() < 0 or pattern.max() > 1:
-            raise AdvTrojanError(f"{path}: trigger values must lie in [0, 1]")
-        return Trigger(mask.float(), pattern.float())
+        return Trigger.checked(tensors.get("mask"), tensors.get("pattern"), self.config.spec.shape, str(path))
 
     def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The finished run's model, in eval mode."""
