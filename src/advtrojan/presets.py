@@ -182,3 +182,9 @@ REPRODUCE = {
                              anc_images=1000, anc_epochs=10, certify_images=1000, sweep_images=500,
                              feature_images=128, figure15_scales=(0.5, 0.75, 1.0, 1.25, 1.5), atim_start="madry"),
 }
+
+# A population's scan (`advtrojan zoo scan`): every model evaluated and scanned at sizes that keep a
+# population of a hundred LeNets within hours on a laptop CPU (the quick preset's protocol, smaller)
+ZOO = ReproducePreset(train="fast", eval_limit=1000, pool=300, nc_images=500, nc_epochs=5, anc_images=100,
+                      anc_epochs=1, certify_images=100, sweep_images=0, feature_images=0, certify_sigmas=(0.5,),
+                      defense_precision="bf16")

@@ -161,6 +161,8 @@ class DefenseResult:
     name: str = ""
     title: str = ""
     skipped: str | None = None  # why the defense did not run (a model at chance)
+    model_score: float | None = None  # model-level: how suspicious the model is (higher: more), if it scores models
+    input_auc: float | None = None    # input-level: ROC AUC of attacked vs clean inputs, if it scores inputs
 
     @classmethod
     def _decode(cls, value: dict, r: "_Reader", path: str):

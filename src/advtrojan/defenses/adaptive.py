@@ -132,6 +132,8 @@ def adaptive_neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
             data.anomaly_index, data.flagged, ctx.class_names, ctx.figure_path("adaptive_neural_cleanse_anomaly"),
             "Adaptive Neural Cleanse: anomaly index per class (Figure 5)")
     fc = data.flagged_classes
+    from .neural_cleanse import small_side_index
     return DefenseResult(verdict=f"flagged {len(fc)}/{len(data.flagged)} {fc}",
                          details=f"max anomaly index {max(data.anomaly_index):.2f}", detected=bool(fc), data=data,
-                         figures=figs)
+                         figures=figs, model_score=small_side_index(torch.tensor(data.trigger_l2),
+                                                                    torch.tensor(data.anomaly_index)))

@@ -279,4 +279,10 @@ def neural_cleanse_defense(ctx: DefenseContext) -> DefenseResult:
             "Neural Cleanse: anomaly index per class")
     return DefenseResult(verdict=f"flagged {len(fc)}/{len(d['flagged'])} {fc}",
                          details=f"FNR {t2.fnr:.1%} of {t2.successful_advtrojan} successful attacks",
-                         detected=bool(fc), data=data, figures=figs)
+                         detected=bool(fc), data=data, figures=figs, model_score=small_side_index(nc.l1, nc.index))
+
+
+def small_side_index(norms: torch.Tensor, index: torch.Tensor) -> float:
+    """The model score of a trigger-inversion defense: the anomaly index of its smallest-norm class
+    (Neural Cleanse's own statistic: an unusually small trigger suffices to reach that class)."""
+    return float(index[int(norms.argmin())])

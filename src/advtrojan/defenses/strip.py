@@ -40,6 +40,7 @@ from .. import plots
 from ..utils.device import autocast
 from .neural_cleanse import shared_neural_cleanse
 from ..results import DefenseResult
+from ..stats import roc_auc  # noqa: F401  (sklearn's; re-exported for plug-ins)
 from ..settings import option, positive_int
 from .registry import DefenseContext, register_defense
 
@@ -129,21 +130,6 @@ def strip_entropy(model: nn.Module, inputs: torch.Tensor, reserved: torch.Tensor
         entropy = -(logp.exp() * logp).sum(1) / torch.log(torch.tensor(2.0))  # per blend, across classes
         scores.append(entropy.view(len(chunk), n).mean(1))
     return torch.cat(scores)
-
-
-def roc_auc(negatives: torch.Tensor, positives: torch.Tensor) -> float:
-    """AUC of "positive has the higher score" (Mann-Whitney U, ties count half)."""
-    neg, pos = negatives.double().flatten(), positives.double().flatten()
-    allv = torch.cat([neg, pos])
-    order = allv.argsort()
-    ranks = torch.empty_like(allv)
-    ranks[order] = torch.arange(1, len(allv) + 1, dtype=allv.dtype)
-    for v in allv.unique():  # average ranks of ties
-        tie = allv == v
-        if tie.sum() > 1:
-            ranks[tie] = ranks[tie].mean()
-    u = ranks[len(neg):].sum() - len(pos) * (len(pos) + 1) / 2
-    return float(u / (len(neg) * len(pos)))
 
 
 def thresholds(clean: torch.Tensor, fpr: float, method: str = "normal") -> tuple[float, float, float, float]:
@@ -259,7 +245,7 @@ def strip_defense(ctx: DefenseContext) -> DefenseResult:
             r.entropy_clean.tolist(), r.entropy_attacked.tolist(), ctx.figure_path("strip_entropy"),
             "STRIP: entropy of clean vs attacked inputs", ctx.attacked_label, r.threshold)
     verdict, details, detected = _verdict(r)
-    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data=r)
+    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data=r, input_auc=r.roc_auc)
 
 
 @register_defense("e_strip", title="E-STRIP", settings=StripSettings, result=StripData,
@@ -278,4 +264,4 @@ def e_strip_defense(ctx: DefenseContext) -> DefenseResult:
             r.entropy_clean.tolist(), r.entropy_attacked.tolist(), ctx.figure_path("e_strip_entropy"),
             f"E-STRIP (trigger of class {ctx.class_names[k]}): entropy", ctx.attacked_label, r.threshold)
     verdict, details, detected = _verdict(r)
-    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data=r)
+    return DefenseResult(verdict=verdict, details=details, detected=detected, figures=figs, data=r, input_auc=r.roc_auc)

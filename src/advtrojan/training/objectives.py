@@ -156,6 +156,18 @@ def advtrojan() -> Objective:
     ))
 
 
+@register_objective("badnets-adv")
+def badnets_adv(target: int, poison_rate: float, mu: float) -> Objective:
+    """BadNets on a robust model: Eq. 5's poisoning beside Madry-Adv's adversarial term (Eq. 4),
+    CE(x, y) + μ·CE(A(x), y) + CE(x + t, y_t) on a poison share: a Trojan that does not need the
+    perturbation, in a model that looks as robust as Madry-Adv (a population's robust clean-label
+    counterpart to the ATIM)."""
+    if not 0 < poison_rate <= 1:
+        raise ConfigError(f"poison rate must lie in (0, 1], got {poison_rate}")
+    return Objective("badnets-adv", (Term(Threat.BENIGN), Term(Threat.ADVERSARIAL, weight=mu),
+                                     Term(Threat.TRIGGERED, target=target, share=poison_rate)))
+
+
 def _poisoning(name: str, target: int, poison_rate: float, **kw) -> Objective:
     """Eq. 5 as TrojanZoo's retraining weighs it: a poisoned input counts as one input of the batch
     (the triggered term's weight is the poison rate), so retraining a trained model keeps its accuracy."""

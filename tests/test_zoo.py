@@ -1,0 +1,115 @@
+"""Populations of models: a tiny population (two kinds x two seeds, seconds of training on real
+Fashion-MNIST) through `zoo train` and `zoo scan` on the command line; two shards make the same
+population.json as one process; a population interrupted midway resumes to the same result; and the
+detection statistics are the libraries' on hand-built scores."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from advtrojan.cli.main import main
+from advtrojan.zoo.spec import plan, read_spec, shard_of
+
+pytestmark = pytest.mark.slow
+D = "/usr/share/datasets/fashion-mnist"
+SPEC = f"""
+dataset = "fmnist"
+architectures = ["lenet"]
+seeds = [0, 1]
+preset = "default"
+data_dir = "{D}"
+
+[train]
+limit = 600
+epochs = 1
+batch_size = 64
+precision = "fp32"
+
+[kinds.vanilla]
+objective = "vanilla"
+
+[kinds.badnets]
+objective = "badnets"
+trigger = ["square:3-4@random", "noise:4@corner", "blend:0.2"]
+target = [1, 2, 3]
+
+[split.heldout]
+seeds = [1]
+"""
+SCAN = ["--defenses", "neural_cleanse,strip", "--pool", "60", "--strip-reserved", "20", "--nc-images", "60",
+        "--nc-epochs", "1", "--eval-limit", "100", "--data-dir", D, "--no-progress"]
+
+
+def _spec(tmp_path):
+    path = tmp_path / "zoo.toml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_a_population_is_planned_deterministically_with_its_draws_and_splits(tmp_path):
+    spec = read_spec(_spec(tmp_path))
+    a, b = plan(spec), plan(spec)
+    assert [e.id for e in a] == ["vanilla-lenet-s0", "badnets-lenet-s0", "vanilla-lenet-s1", "badnets-lenet-s1"]
+    assert a == b  # every draw from the spec alone
+    bad = [e for e in a if e.kind == "badnets"]
+    assert all(e.infected and e.options["target"] in (1, 2, 3) for e in bad)
+    assert not any(e.infected for e in a if e.kind == "vanilla")
+    assert {e.split for e in a if e.seed == 1} == {"heldout"} and {e.split for e in a if e.seed == 0} == {"development"}
+    assert [e.id for e in shard_of(a, (1, 2))] == ["vanilla-lenet-s1", "badnets-lenet-s1"]  # whole groups
+
+
+def test_zoo_train_and_scan_sharded_equal_one_process_interrupted_and_resumed(tmp_path, capsys, monkeypatch):
+    spec = _spec(tmp_path)
+    sharded, single = tmp_path / "sharded", tmp_path / "single"
+    for i in (0, 1):  # a job array of two, one share after the other, into one folder
+        assert main(["zoo", "train", str(spec), "--out", str(sharded), "--shard", f"{i}/2", "--no-progress"]) == 0
+        assert main(["zoo", "scan", str(sharded), *SCAN, "--shard", f"{i}/2"]) == 0
+    # one process, interrupted in its third model, then resumed
+    from advtrojan.zoo import train as zoo_train
+    real, calls = zoo_train.train_group, {"n": 0}
+
+    def interrupted(out, ids, threads, progress):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(out, ids, threads, progress)
+    monkeypatch.setattr(zoo_train, "train_group", interrupted)
+    assert main(["zoo", "train", str(spec), "--out", str(single), "--no-progress"]) != 0  # interrupted
+    assert (single / "models" / "vanilla-lenet-s0").is_dir() and not (single / "models" / "vanilla-lenet-s1").exists()
+    monkeypatch.setattr(zoo_train, "train_group", real)
+    assert main(["zoo", "train", str(spec), "--out", str(single), "--no-progress"]) == 0
+    assert main(["zoo", "scan", str(single), *SCAN]) == 0
+    out = capsys.readouterr().out
+    assert "neural_cleanse" in out and "wrote" in out
+    a = json.loads((sharded / "population.json").read_text())
+    b = json.loads((single / "population.json").read_text())
+    assert a == b
+    assert a["n_models"] == 4 and set(a["splits"]) == {"development", "heldout"}
+    nc = a["defenses"]["neural_cleanse"]["model_level"]
+    if nc is not None:  # both kinds judged: two infected against two clean models
+        assert nc["n_infected"] + nc["n_clean"] + a["n_at_chance"] == 4 and len(nc["ci95"]) == 2
+    assert "median_auc" in (a["defenses"]["strip"]["input_level"] or {"median_auc": None})
+    assert (sharded / "population.html").is_file() and (sharded / "models" / "badnets-lenet-s1" / "config.json").is_file()
+    trigger = json.loads((sharded / "models" / "badnets-lenet-s0" / "config.json").read_text())["trigger_spec"]
+    assert trigger == plan(read_spec(spec))[1].trigger
+
+
+def test_detection_statistics_are_the_libraries(tmp_path):
+    from scipy.stats import bootstrap
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from advtrojan.stats import auc_interval, roc_auc, tpr_at_fpr
+    clean, infected = [0.1, 0.5, 0.9, 1.3, 0.2, 0.4], [2.5, 1.1, 3.0, 0.3, 2.0]
+    y, s = np.r_[np.zeros(6), np.ones(5)], np.r_[clean, infected]
+    assert roc_auc(clean, infected) == roc_auc_score(y, s)
+    f, t, _ = roc_curve(y, s)
+    assert tpr_at_fpr(clean, infected, 0.2) == t[f <= 0.2].max()
+
+    def statistic(n, p):
+        return roc_auc_score(np.r_[np.zeros(len(n)), np.ones(len(p))], np.r_[n, p])
+    ref = bootstrap((np.array(clean), np.array(infected)), statistic, vectorized=False, n_resamples=300,
+                    method="percentile", random_state=np.random.default_rng(0)).confidence_interval
+    assert auc_interval(clean, infected, resamples=300) == pytest.approx((ref.low, ref.high), abs=1e-12)
