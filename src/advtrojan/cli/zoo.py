@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     zsub = p.add_subparsers(dest="zoo_command", metavar="train|scan", required=True)
     t = zsub.add_parser("train", help="train every model of a population spec",
                         description="Train every model of SPEC (TOML) into DIR/models/, resumable.")
-    t.add_argument("spec", metavar="SPEC", help="the population spec (TOML)")
+    t.add_argument("spec", metavar="SPEC", help="the population spec (TOML), or a shipped one: fmnist-default")
     t.add_argument("--out", required=True, metavar="DIR", help="the population folder")
     _sharing(t)
     add_runtime(t, skip=("seed", "device"))

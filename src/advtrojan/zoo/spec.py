@@ -77,12 +77,23 @@ class ModelEntry:
         return self.trigger.partition(":")[0].partition("@")[0]
 
 
+SHIPPED = Path(__file__).parent / "specs"
+
+
+def shipped() -> list[str]:
+    """The populations shipped with the package (``advtrojan zoo train NAME``)."""
+    return sorted(p.stem for p in SHIPPED.glob("*.toml"))
+
+
 def read_spec(path) -> dict:
-    """A population spec file (TOML), or one error naming what is wrong."""
+    """A population spec file (TOML), or a shipped population's name; one error naming what is wrong."""
     import tomllib
     p = Path(path)
+    if not p.is_file() and str(path) in shipped():
+        p = SHIPPED / f"{path}.toml"
     if not p.is_file():
-        raise ConfigError(f"{path}: no such population spec")
+        raise ConfigError(f"{path}: no such population spec (a TOML file, or one of the shipped: "
+                          f"{', '.join(shipped())})")
     try:
         spec = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
