@@ -60,7 +60,7 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     assert [m["epoch"] for m in lines] == [1, 2, 3]  # one writer: no line twice
     assert all(m["world_size"] == 2 for m in lines)
     assert sorted(p.name for p in two.iterdir()) == ["config.json", "metrics.jsonl", "model.safetensors",
-                                                     "state.json"]
+                                                     "state.json", "trigger.safetensors"]
     assert done.stdout.count("finished:") == 1  # one process speaks
     ref = metrics(one)[-1]
     for key in ("test_benign", "probe_madry"):  # the same training, split two ways: within noise

@@ -42,10 +42,12 @@ def test_run_folder_contents(tmp_path, tiny_data):
     assert cfg["budget"] == {"eps": 0.2, "step_size": 0.02, "steps": 2, "norm": "linf"}  # one value, whole
     assert [m["epoch"] for m in run.metrics()] == [1, 2, 3]
     assert isinstance(run.load_model(), LeNet)
-    # a config.json of an earlier version (a flat budget, no warm-up) is read as what it ran
-    old = {k: v for k, v in cfg.items() if k not in ("budget", "warmup")} | cfg["budget"]
+    # a config.json of an earlier version (a flat budget, no warm-up, no trigger spec) is read as what it
+    # ran, and equals today's config of the same run (so that --resume accepts it)
+    old = {k: v for k, v in cfg.items() if k not in ("budget", "warmup", "trigger_spec")} | cfg["budget"]
     (run.path / "config.json").write_text(json.dumps(old))
     assert Run(run.path).config.budget == Budget(0.2, 0.02, 2) and Run(run.path).config.warmup == 0.0
+    assert Run(run.path).config.trigger_spec == cfg["trigger_spec"] == f"square:{cfg['trigger_size']}"
 
 
 def test_resume_after_interruption_equals_uninterrupted(tmp_path, tiny_data, monkeypatch):

@@ -152,13 +152,17 @@ class RunConfig:
     @classmethod
     def from_json(cls, values, source: str = "the run configuration") -> "RunConfig":
         """A config read from JSON, checked. Files of earlier versions are read as what they ran:
-        a flat ``eps``/``step_size``/``steps``/``norm`` is the budget, no ``warmup`` is none."""
+        a flat ``eps``/``step_size``/``steps``/``norm`` is the budget, no ``warmup`` is none, no
+        ``trigger_spec`` is the white square of ``trigger_size`` in the bottom-right corner."""
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: not a JSON object")
         values = dict(values)
         flat = [k for k in ("eps", "step_size", "steps", "norm") if k in values]
         if flat and "budget" not in values:
             values["budget"] = {k: values.pop(k) for k in flat}
+        if "trigger_spec" not in values and isinstance(values.get("trigger_size"), int):
+            from ..attacks.triggers import resolve
+            values["trigger_spec"] = resolve("square", 0, values["trigger_size"])
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         missing = sorted(f.name for f in fields(cls) if f.name not in values and f.default is MISSING
                          and f.default_factory is MISSING)
