@@ -29,6 +29,7 @@ from advtrojan.training import fit, make_config
 from advtrojan.training.runs import Run
 from advtrojan.utils.io import write_json
 
+MODELS = ("madry", "atim_finetuned", "atim_scratch")
 ROWS = ("benign", "madry", "advtrojan", "transferred_advtrojan")
 
 
@@ -44,6 +45,8 @@ def main() -> None:
     p.add_argument("--dataset", default="fmnist")
     p.add_argument("--eps", type=float, nargs="+", default=[0.2, 0.3])
     p.add_argument("--rules", nargs="+", default=["warmup", "none"], choices=["warmup", "none"])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                   help="which models of each rule (the fine-tuned ATIM needs the Madry-Adv model)")
     p.add_argument("--limit", type=int, help="training images (default: all)")
     p.add_argument("--test-limit", type=int, help="test images (default: all)")
     p.add_argument("--seed", type=int, default=0)
@@ -61,11 +64,13 @@ def main() -> None:
             off = {} if rule == "warmup" else {"warmup": 0.0}
             tag = f"eps{eps:g}-{rule}"
             madry, t_madry = train(root / tag / "madry", args.dataset, "madry", args, **budget, **off)
-            runs = {"madry": (madry, t_madry),
-                    "atim_finetuned": train(root / tag / "atim", args.dataset, "advtrojan", args, init=str(madry),
-                                            **budget, **off),
-                    "atim_scratch": train(root / tag / "atim_scratch", args.dataset, "advtrojan", args, **budget,
-                                          **off)}
+            runs = {"madry": (madry, t_madry)}
+            if "atim_finetuned" in args.models:
+                runs["atim_finetuned"] = train(root / tag / "atim", args.dataset, "advtrojan", args, init=str(madry),
+                                               **budget, **off)
+            if "atim_scratch" in args.models:
+                runs["atim_scratch"] = train(root / tag / "atim_scratch", args.dataset, "advtrojan", args, **budget,
+                                             **off)
             for name, (path, _) in runs.items():
                 key = f"{tag}/{name}"
                 if key in table:
