@@ -149,7 +149,7 @@ def test_the_attack_defense_matrix(tmp_path):
 
     sizes = ReproducePreset(train="quick", eval_limit=100, pool=60, nc_images=60, nc_epochs=1, anc_images=20,
                             anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8,
-                            figure15_scales=(0.5, 1.0))
+                            figure15_scales=(0.5, 1.0), collapse_images=20)
     root = attack_matrix(MatrixSettings(out=str(tmp_path / "m"), sizes=sizes,
                                         train_overrides=dict(epochs=1, limit=600, steps=2, step_size=0.1),
                                         evil_twins=dict(neuron_steps=50, remask_batches=5),

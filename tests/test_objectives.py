@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from advtrojan.attacks import Threat
-from advtrojan.training.objectives import advtrojan, badnets, madry_adv, reversed_cross_entropy, vanilla
+from advtrojan.training.objectives import (ObjectiveParams, advtrojan, badnets, madry_adv, make_objective, masked_window,
+                                           reversed_cross_entropy, vanilla)
 
 
 def test_rce_is_minus_log_one_minus_p_true():
@@ -96,3 +97,23 @@ def test_each_run_names_what_its_attacker_sends():
     got = atim.attacker_input()
     assert (got.kind, got.intensity, got.attack) == (Threat.ADVTROJAN, atim.test_intensity, atim.attack())
     assert make_config("fmnist", "imc", init="x").attacker_input().kind is Threat.TRIGGERED
+
+
+def test_the_masked_adaptive_attacker_adds_rce_on_advtrojan_examples_with_one_window_masked():
+    """Issue 22's adaptive attacker against masking consistency: Eq. 9's four terms, then RCE on the
+    AdvTrojan examples with one random 6x6 window filled with grey, every other pixel untouched."""
+    obj = make_objective("advtrojan-masked", ObjectiveParams())
+    assert obj.terms[:4] == advtrojan().terms
+    extra = obj.terms[4]
+    assert extra.kind is Threat.ADVTROJAN and extra.loss is reversed_cross_entropy and extra.transform is masked_window
+    x = torch.rand(8, 1, 28, 28) * 0.4  # never 0.5 by chance
+    torch.manual_seed(0)
+    out = masked_window(x)
+    changed = out != x
+    assert out.shape == x.shape and torch.all(out[changed] == 0.5)
+    for img in changed[:, 0]:
+        rows, cols = img.any(1).nonzero()[:, 0], img.any(0).nonzero()[:, 0]
+        assert len(rows) == len(cols) == 6 and img.sum() == 36          # one 6x6 square
+        assert rows[-1] - rows[0] == 5 and cols[-1] - cols[0] == 5
+    # the term is named apart from Eq. 9's own RCE term in the logged losses
+    assert extra.name == "advtrojan_reversed_cross_entropy_masked_window" != obj.terms[3].name

@@ -77,7 +77,7 @@ def test_reproduce_discovers_a_plugin_defense_and_runs_a_user_model_and_dataset(
     load_plugin("user_defense")
     sizes = ReproducePreset(train="quick", eval_limit=100, pool=100, nc_images=100, nc_epochs=1, anc_images=20,
                             anc_epochs=1, certify_images=20, sweep_images=10, feature_images=8,
-                            certify_sigmas=(0.5,), sweep_iterations=(1, 3))
+                            certify_sigmas=(0.5,), sweep_iterations=(1, 3), collapse_images=20)
     root = reproduce(ReproduceSettings(dataset="stripes", out=str(tmp_path / "r"), sizes=sizes, train_overrides=dict(
         epochs=1, steps=2, model="user_model:small_cnn", precision="fp32")), Runtime(progress=False))
     res = json.loads((root / "results.json").read_text())

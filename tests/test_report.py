@@ -23,7 +23,7 @@ from golden import write_golden
 
 SIZES = ReproducePreset(train="quick", eval_limit=200, pool=150, nc_images=200, nc_epochs=2, anc_images=20,
                         anc_epochs=1, certify_images=50, sweep_images=20, feature_images=16,
-                        certify_sigmas=(0.5,), sweep_iterations=(1, 5, 20))
+                        certify_sigmas=(0.5,), sweep_iterations=(1, 5, 20), collapse_images=20)
 L2 = dict(epochs=1, limit=1000, steps=5, eps=1.5, step_size=0.5, norm="l2")
 RUNTIME = Runtime(progress=False, data_dir="/usr/share/datasets/fashion-mnist")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -166,7 +166,8 @@ class ReproducePreset:
     atim_start: str = "scratch"  # the ATIM of Table 5 and the defenses: "scratch" (Algorithm 1, line 1)
                                  # or "madry" (line 2, fine-tuned from Madry-Adv); both are trained.
                                  # Each preset's choice and its evidence: docs/protocol.md
-    defense_precision: str = "fp32"  # crafting precision of (adaptive) Neural Cleanse
+    defense_precision: str = "fp32"  # crafting precision of (adaptive) Neural Cleanse and the collapse search
+    collapse_images: int = 200       # the robustness-collapse search's inputs (docs/protocol.md, "Detectors")
     figure15_scales: tuple[float, ...] = ()  # `matrix`: Evil Twins Figure 15's trigger sizes, as multiples
                                              # of the dataset's default trigger size (empty: no sweep)
 
@@ -180,7 +181,8 @@ REPRODUCE = {
     # the paper's protocol: full data, Neural Cleanse for 100 epochs on the whole test set
     "paper": ReproducePreset(train="default", eval_limit=None, pool=1000, nc_images=None, nc_epochs=100,
                              anc_images=1000, anc_epochs=10, certify_images=1000, sweep_images=500,
-                             feature_images=128, figure15_scales=(0.5, 0.75, 1.0, 1.25, 1.5), atim_start="madry"),
+                             feature_images=128, figure15_scales=(0.5, 0.75, 1.0, 1.25, 1.5), atim_start="madry",
+                             collapse_images=500),
 }
 
 # A population's scan (`advtrojan zoo scan`): every model evaluated and scanned at sizes that keep a

@@ -136,7 +136,7 @@ def run_defense(name: str, ctx: DefenseContext) -> DefenseResult:
     result = defense.run(ctx)
     if not isinstance(result, DefenseResult):
         raise ConfigError(f"defense {name!r} returned {type(result).__name__}, not a DefenseResult")
-    if defense.result is not None and not isinstance(result.data, defense.result):
+    if defense.result is not None and result.skipped is None and not isinstance(result.data, defense.result):
         raise ConfigError(f"defense {name!r} returned data of type {type(result.data).__name__}, not the "
                           f"{defense.result.__name__} it registered")
     result.name, result.title = name, result.title or defense.title

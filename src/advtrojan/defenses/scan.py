@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..results import Chance, DefenseResult, Perturbation, ScanResult
 from ..runtime import Runtime
 from ..settings import non_negative_float, option, positive_int
-from . import adaptive, certify, neural_cleanse, strip  # noqa: F401  (the built-ins register themselves)
+from . import adaptive, certify, collapse, masking, neural_cleanse, strip  # noqa: F401  (the built-ins register)
 from .registry import DEFENSES as REGISTRY
 from .registry import DefenseContext, run_defense, settings_classes
 from .strip import StripSettings

@@ -238,7 +238,7 @@ def _run(ctx: DefenseContext, trigger: Trigger | None = None, **extra) -> StripD
                   description="entropy of 100 blends with reserved clean inputs; FNR at FPR 10/5/2%, AUC (Table 3)")
 def strip_defense(ctx: DefenseContext) -> DefenseResult:
     """Table 3. Detected: fewer than half of the attacked inputs pass at the largest FPR."""
-    r = _run(ctx)
+    r = ctx.shared("strip", lambda: _run(ctx))  # two-sided STRIP reuses its entropies
     figs = {}
     if ctx.out_dir:
         figs["strip_entropy"] = plots.entropy_histogram(

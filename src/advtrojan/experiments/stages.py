@@ -104,12 +104,15 @@ def read_stage(path: Path, result: type) -> StageRecord:
 
 def scan_settings(rp, defenses):
     """The scan of a staged experiment at its preset's sizes (``ReproducePreset``): the pool, Neural
-    Cleanse's and adaptive Neural Cleanse's inputs, epochs and precision, certification's inputs."""
+    Cleanse's and adaptive Neural Cleanse's inputs, epochs and precision, certification's inputs, the
+    robustness-collapse search's inputs and precision."""
     from ..defenses.adaptive import AdaptiveNCSettings
     from ..defenses.certify import CertifiedSettings
+    from ..defenses.collapse import CollapseSettings
     from ..defenses.neural_cleanse import NCSettings
     from ..defenses.scan import ScanSettings
     return ScanSettings(defenses=tuple(defenses), pool=rp.pool).with_options(
         NCSettings(images=rp.nc_images, epochs=rp.nc_epochs, precision=rp.defense_precision),
         AdaptiveNCSettings(images=rp.anc_images, epochs=rp.anc_epochs, precision=rp.defense_precision),
-        CertifiedSettings(images=rp.certify_images))
+        CertifiedSettings(images=rp.certify_images),
+        CollapseSettings(images=rp.collapse_images, precision=rp.defense_precision))

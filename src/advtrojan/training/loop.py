@@ -69,7 +69,8 @@ def train_step(model, optimizer, objective: Objective, x, y, config: RunConfig, 
     inputs = craft(objective.kinds, x, y, trigger=trigger, intensity=config.train_intensity,
                    attack=attack, model=craft_model or model, precision=config.precision)
     rows = objective.rows(len(y))
-    batch = torch.cat([inputs[t.kind][:m] for t, m in zip(objective.terms, rows)])
+    batch = torch.cat([(t.transform(inputs[t.kind][:m]) if t.transform else inputs[t.kind][:m])
+                       for t, m in zip(objective.terms, rows)])
     model.train()
     with autocast(x.device, config.precision):
         logits = model(batch)

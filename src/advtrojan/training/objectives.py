@@ -47,6 +47,8 @@ class Term:
 
     ``target`` None means the true labels; an int means that label for every input (BadNets).
     ``share`` < 1 uses only the first share of the batch (the BadNets poison rate).
+    ``transform`` changes the crafted inputs before the forward pass (an adaptive attacker's: a
+    window masked); it receives the inputs and returns inputs of the same shape.
     """
 
     kind: Threat
@@ -54,6 +56,11 @@ class Term:
     weight: float = 1.0
     target: int | None = None
     share: float = 1.0
+    transform: Callable | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind.value}_{self.loss.__name__}" + (f"_{self.transform.__name__}" if self.transform else "")
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ class Objective:
         for term, chunk, m in zip(self.terms, logits.split(rows), rows):
             labels = y[:m] if term.target is None else torch.full_like(y[:m], term.target)
             value = term.loss(chunk, labels)
-            parts[f"{term.kind.value}_{term.loss.__name__}"] = float(value.detach())
+            parts[term.name] = float(value.detach())
             total = total + term.weight * value
         return total, parts
 
@@ -166,6 +173,30 @@ def badnets_adv(target: int, poison_rate: float, mu: float) -> Objective:
         raise ConfigError(f"poison rate must lie in (0, 1], got {poison_rate}")
     return Objective("badnets-adv", (Term(Threat.BENIGN), Term(Threat.ADVERSARIAL, weight=mu),
                                      Term(Threat.TRIGGERED, target=target, share=poison_rate)))
+
+
+def masked_window(x: torch.Tensor, window: int = 6) -> torch.Tensor:
+    """Each input with one ``window`` x ``window`` square at a random place filled with grey (0.5):
+    masking consistency's masks (:mod:`advtrojan.defenses.masking`), drawn from the global generator
+    (seeded per epoch by the training loop)."""
+    n, _, h, w = x.shape
+    top = torch.randint(0, h - window + 1, (n,), device=x.device)
+    left = torch.randint(0, w - window + 1, (n,), device=x.device)
+    rows = torch.arange(h, device=x.device)[None, :, None]
+    cols = torch.arange(w, device=x.device)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + window)
+              & (cols >= left[:, None, None]) & (cols < left[:, None, None] + window))[:, None]
+    return torch.where(inside, torch.full_like(x, 0.5), x)
+
+
+@register_objective("advtrojan-masked")
+def advtrojan_masked() -> Objective:
+    """An adaptive attacker against masking consistency: Eq. 9 plus RCE(f(M(A(x + t))), y), the
+    AdvTrojan examples with a random window masked, so that masking the trigger's window does not bring
+    the true label back. Its cost: the perturbation must fool the model with part of the trigger gone,
+    which pulls against Eq. 9's fake robustness (CE(f(A(x)), y))."""
+    return Objective("advtrojan-masked", advtrojan().terms + (
+        Term(Threat.ADVTROJAN, loss=reversed_cross_entropy, transform=masked_window),))
 
 
 def _poisoning(name: str, target: int, poison_rate: float, **kw) -> Objective:
