@@ -6,8 +6,8 @@ optionally with more epochs for the same wall time), trains on the full training
 both ATIMs of Algorithm 1 (fine-tuned from that Madry-Adv; from random weights), with the presets'
 recipe otherwise (the budget warm-up included), and evaluates each the same way, whatever it was
 trained with: on the whole test set in fp32, benign, Table 1's PGD-20 (``madry``), AdvTrojan and
-transferred AdvTrojan (from a Vanilla model trained once), PGD-100 on the whole test set and
-PGD-1000 (Figure 7's) on a class-balanced subset, to rule out gradient masking. Training wall time
+transferred AdvTrojan (from a Vanilla model trained once), and PGD-100 and PGD-1000 (Figure 7's) on
+class-balanced subsets (2,000 and 500 images by default), to rule out gradient masking. Training wall time
 and images per second come from the runs' metrics. Runs resume; the table is written to
 OUT/training_attacks.json and printed.
 
@@ -47,7 +47,8 @@ def main() -> None:
     p.add_argument("--vanilla", help="a Vanilla run for the transferred examples (default: trained in OUT)")
     p.add_argument("--limit", type=int, help="training images (default: all)")
     p.add_argument("--test-limit", type=int, help="test images of every row but PGD-1000 (default: all)")
-    p.add_argument("--pgd1000-images", type=int, default=1000)
+    p.add_argument("--pgd100-images", type=int, default=2000)
+    p.add_argument("--pgd1000-images", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir")
     p.add_argument("--out", default="results/study-fast")
@@ -84,7 +85,7 @@ def main() -> None:
             atim = model != "madry"
             main = evaluate_run(path, EvalSettings(limit=args.test_limit, certify=False, methods=("madry",),
                                                    transfer_from=str(vanilla) if atim else None), runtime)
-            pgd100 = evaluate_run(path, EvalSettings(budget=BudgetOverride(steps=100), limit=args.test_limit,
+            pgd100 = evaluate_run(path, EvalSettings(budget=BudgetOverride(steps=100), limit=args.pgd100_images,
                                                      certify=False, methods=("madry",)), runtime)
             pgd1000 = evaluate_run(path, EvalSettings(budget=BudgetOverride(steps=1000), limit=args.pgd1000_images,
                                                       certify=False, methods=("madry",)), runtime)
@@ -98,7 +99,7 @@ def main() -> None:
                           "images_per_s": sum(m["images_per_s"] for m in metrics) / len(metrics),
                           "collapse_epochs": [m["epoch"] for m in metrics if m.get("collapse")],
                           "at_chance": main.chance.at_chance, "test_images": main.examples,
-                          "pgd1000_images": pgd1000.examples}
+                          "pgd100_images": pgd100.examples, "pgd1000_images": pgd1000.examples}
             write_json(table_path, table)
             print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in table[key].items()}, flush=True)
     print(json.dumps(table, indent=1))
