@@ -8,7 +8,7 @@ import sys
 from .. import __version__
 from ..errors import AdvTrojanError
 from ..plugins import load_entry_points, load_plugin, plugins_from_argv
-from . import data, evaluate, matrix, reproduce, scan, train, zoo
+from . import data, evaluate, fl, matrix, reproduce, scan, train, zoo
 
 DESCRIPTION = """\
 advtrojan: combined Trojan + adversarial threats to image classifiers.
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"advtrojan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (train, evaluate, scan, reproduce, matrix, zoo, data):
+    for module in (train, evaluate, scan, reproduce, matrix, zoo, fl, data):
         module.add_parser(sub)
     return parser
 
