@@ -72,3 +72,14 @@ def test_a_boosted_attacker_reaches_the_global_model_under_fedavg_not_fedmedian(
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
     med = load_file(runs["fedmedian"] / "global.safetensors")
     assert not all(torch.equal(one[k], med[k]) for k in one)
+
+
+def test_the_cli_refuses_bad_settings_before_any_work(tmp_path, capsys):
+    from advtrojan.cli.main import main
+    out = tmp_path / "fl"
+    assert main(["fl", "run", "--clients", "6", "--attackers", "1", "--aggregator", "bulyan", "--out", str(out)]) == 2
+    assert "bulyan needs n >= 4f + 3" in capsys.readouterr().err
+    assert not out.exists()  # nothing written
+    with pytest.raises(SystemExit):
+        main(["fl", "run", "--split", "dirichlet:0", "--out", str(out)])
+    assert "ALPHA > 0" in capsys.readouterr().err
