@@ -8,6 +8,7 @@ a no-op and a run is one process, as always.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -81,7 +82,16 @@ def setup(device: str = "auto") -> tuple[World, str]:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
+        atexit.register(_leave)
     return World(rank, size, local), device if use_cuda else ("cpu" if device == "auto" else device)
+
+
+def _leave() -> None:
+    """Leave the process group before the interpreter exits: left to the interpreter's teardown,
+    gloo's threads can outlive their group and abort a process that finished its work ("terminate
+    called without an active exception", exit -6; seen once in CI on `evaluate` under torchrun)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(index: torch.Tensor, world: World) -> torch.Tensor:
