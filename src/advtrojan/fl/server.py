@@ -62,13 +62,12 @@ class Measure:
         self.cfg, _ = local_config(s, "advtrojan", 0, s.rounds)
         self.test = load_dataset(s.dataset, "test").balanced_subset(s.test_limit, seed=s.seed)
         self.model = self.cfg.build_model()
-        self.previous: dict | None = None
+        self.previous: torch.Tensor | None = None  # the last global weights, flattened
         self.t0 = time.perf_counter()
 
     def updates(self, step: torch.Tensor) -> dict:
         """The round's global update against each client's (norm, cosine), and the attackers' share."""
-        before = _flat(self.previous)
-        ups = [(pid, att, _flat(w) - before) for pid, att, w in self.grid.replies]
+        ups = [(pid, att, _flat(w) - self.previous) for pid, att, w in self.grid.replies]
         out = {"global_update_norm": step.norm().item(),
                "clients": [{"client": pid, "attacker": att, "update_norm": u.norm().item(),
                             "cosine_to_global_update": (u @ step / (u.norm() * step.norm()).clamp_min(1e-30)).item()}
@@ -89,10 +88,11 @@ class Measure:
                              EvalSettings(methods=("madry",), certify=False), progress=False)
         line = {"round": rnd, **{k: res[k] for k in ROWS}, "attacked": any(a for _, a, _ in self.grid.replies),
                 "seconds": time.perf_counter() - self.t0}
+        flat = _flat(state)
         if rnd > 0 and self.previous is not None:
-            line.update(self.updates(_flat(state) - _flat(self.previous)))
+            line.update(self.updates(flat - self.previous))
         append_jsonl(self.out / ROUNDS, line)
-        self.previous = state
+        self.previous = flat
         self.t0 = time.perf_counter()
         return MetricRecord({k: float(line[k]) for k in ROWS})
 
