@@ -111,20 +111,34 @@ def test_a_collapse_ends_training_with_the_best_epochs_weights(tmp_path, monkeyp
     spec = tiny_spec(n_train=64, n_test=20)
     data = [load_dataset(spec, s, data_dir=tmp_path / "data", download=False) for s in ("train", "test")]
     script = iter([(0.30, 0.40), (0.40, 0.50), (0.05, 0.90), (0.5, 0.5), (0.5, 0.5)])
+    probed = []
 
-    def scripted(*args, **kwargs):
+    def scripted(model, data, *args, **kwargs):
+        probed.append(len(data))
         m, f = next(script)
         return {"probe_madry": m, "probe_fgsm": f, "probe_advtrojan": m}
 
     monkeypatch.setattr(loop, "probe", scripted)
     cfg = dict(batch_size=16, steps=2, precision="fp32", warmup=0.0, train_attack={"method": "fgsm-rs"})
-    run = fit(make_config("fmnist", "madry", epochs=5, **cfg), tmp_path / "stopped", train_data=data[0],
-              test_data=data[1], progress=False)
+    run = fit(make_config("fmnist", "madry", epochs=5, probe_images=10, **cfg), tmp_path / "stopped",
+              train_data=data[0], test_data=data[1], progress=False)
     metrics = run.metrics()
+    assert probed == [10, 10, 10] and run.config.probe_images == 10  # the probe's size is the config's
     assert [m["collapse"] for m in metrics] == [False, False, True] and run.finished
     assert not (run.path / "best.safetensors").exists()
     script = iter([(0.30, 0.40), (0.40, 0.50)])
-    two = fit(make_config("fmnist", "madry", epochs=2, **cfg), tmp_path / "two", train_data=data[0],
+    two = fit(make_config("fmnist", "madry", epochs=2, probe_images=10, **cfg), tmp_path / "two", train_data=data[0],
               test_data=data[1], progress=False)
     a, b = load_file(str(run.path / "model.safetensors")), load_file(str(two.path / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_fast_preset_probes_fewer_images_and_old_configs_keep_500():
+    from advtrojan.codec import from_json, to_json
+    from advtrojan.training import RunConfig, make_config
+    fast, quick = make_config("fmnist", "madry", preset="fast"), make_config("fmnist", "madry", preset="quick")
+    assert (fast.probe_images, quick.probe_images) == (200, 500)
+    old = {k: v for k, v in to_json(quick).items() if k != "probe_images"}  # a config.json from before the setting
+    assert from_json(RunConfig, old, "config.json").probe_images == 500
+    with pytest.raises(ConfigError):
+        make_config("fmnist", "madry", preset="fast", probe_images=0)

@@ -88,6 +88,9 @@ class RunConfig:
     train_attack: TrainingAttack = field(default_factory=TrainingAttack, metadata=option(
         "the attack that crafts while the model trains", prefix="train-attack-",
         default_text="the preset's: Table 1's PGD (madry) unless the preset says otherwise"))
+    probe_images: int = field(default=500, metadata=option(
+        "class-balanced test images of the per-epoch probe (accuracy on Madry, AdvTrojan and FGSM examples)",
+        parse=positive_int, metavar="N", default_text="the preset's: 500 (fast: 200)"))
     stop_on_collapse: bool = field(default=True, metadata=option(
         "end training at the best epoch when catastrophic overfitting shows (PGD accuracy on the probe falls by "
         "more than 0.2 from its best while FGSM accuracy holds; Wong et al.)"))
@@ -207,6 +210,7 @@ class RunConfig:
         number("lr", 0, lo_open=True)
         number("batch_size", 1, integer=True)
         number("epochs", 1, integer=True)
+        number("probe_images", 1, integer=True)
         number("weight_decay", 0)
         number("momentum", 0, 1)
         number("limit", 1, integer=True, optional=True)

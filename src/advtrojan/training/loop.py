@@ -240,7 +240,7 @@ def _train(run: Run, start: int, config: RunConfig, objective, train_data, test_
         model = model.to(memory_format=torch.channels_last)
     trained = _wrap(model, world, dev)  # DDP under torchrun; crafting stays on the unwrapped module
     attack, train_attack = config.attack(), config.training_attack()  # Table 1's, and the one that trains
-    probe_data = test_data.balanced_subset(500, seed=1)
+    probe_data = test_data.balanced_subset(config.probe_images, seed=1)
     test_chance = chance_level(test_data.labels, test_data.spec.num_classes)
     crafts = any(k.adversarial for k in objective.kinds)
     best = run.path / BEST
