@@ -113,3 +113,18 @@ def test_detection_statistics_are_the_libraries(tmp_path):
     ref = bootstrap((np.array(clean), np.array(infected)), statistic, vectorized=False, n_resamples=300,
                     method="percentile", random_state=np.random.default_rng(0)).confidence_interval
     assert auc_interval(clean, infected, resamples=300) == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
+def test_the_development_threshold_is_applied_unchanged_to_the_held_out_split():
+    from advtrojan.zoo.population import ModelRecord, transfer
+
+    def rec(split, infected, score, at_chance=False):
+        return ModelRecord(id=f"{split}{infected}{score}", kind="k", arch="a", seed=0, split=split, infected=infected,
+                           trigger="square", at_chance=at_chance, scores={"d": score}, aucs={}, detected={}, rows={})
+    dev = [rec("development", False, s) for s in (0.1, 0.2, 0.3, 0.4)] + [rec("development", True, 5.0)]
+    held = [rec("heldout", True, s) for s in (0.35, 0.5, 0.9)] + [rec("heldout", False, s) for s in (0.45, 0.2)]
+    out = transfer(dev + held + [rec("heldout", True, 0.0, at_chance=True), rec("heldout", False, None)], ["d"])["d"]
+    # four clean development models: the 95th percentile (next higher) is their largest score, 0.4
+    assert out.threshold == 0.4 and out.n_dev_clean == 4
+    assert (out.tpr, out.fpr, out.n_infected, out.n_clean) == (2 / 3, 0.5, 3, 2)
+    assert transfer(held, ["d"]) == {}  # no development split: no threshold

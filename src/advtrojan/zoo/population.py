@@ -8,6 +8,11 @@ STRIP, E-STRIP), the median and interquartile range over models of each model's 
 against clean inputs, per kind. Table 5's rows and Tables 2-4 as mean ± standard deviation over the
 models of each kind. All of it for the whole population and for each split (development, held-out).
 Models at chance get no verdict: they are counted, not scored.
+
+A detector tuned on the development split is reported on the held-out split: for each defense that
+scores models, the threshold that flags at most 5% of the development split's clean models (their
+scores' 95th percentile, the next-higher observed value) is applied unchanged to the held-out
+models (``heldout_at_dev_threshold``), beside the held-out split's own ROC statistics.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ class Detection:
     tpr_at_5fpr: float
     n_infected: int
     n_clean: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A threshold chosen on the development split's clean models, applied to the held-out split:
+    models scoring above it are flagged."""
+
+    threshold: float
+    tpr: float
+    fpr: float
+    n_infected: int
+    n_clean: int
+    n_dev_clean: int
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,7 @@ class Population:
     models: list[ModelRecord]
     n_models: int
     n_at_chance: int
+    heldout_at_dev_threshold: dict[str, Transfer] = field(default_factory=dict)
 
 
 def _detection(clean: list[float], infected: list[float]) -> Detection | None:
@@ -132,6 +151,25 @@ def defense_stats(records: list[ModelRecord], names: list[str]) -> dict[str, Def
             input_level=_input_level([r.aucs[d] for r in with_auc]),
             input_level_by_kind={k: _input_level([r.aucs[d] for r in with_auc if r.kind == k])
                                  for k in dict.fromkeys(r.kind for r in with_auc)})
+    return out
+
+
+def transfer(records: list[ModelRecord], names: list[str], fpr: float = 0.05) -> dict[str, Transfer]:
+    """Each model-scoring defense's threshold from the development split's clean models (flagging at
+    most ``fpr`` of them), and the held-out split's true- and false-positive rates at it."""
+    out = {}
+    judged = [r for r in records if not r.at_chance]
+    for d in names:
+        dev = [r.scores[d] for r in judged if r.split == "development" and not r.infected
+               and r.scores.get(d) is not None]
+        held = [r for r in judged if r.split == "heldout" and r.scores.get(d) is not None]
+        pos, neg = [r.scores[d] for r in held if r.infected], [r.scores[d] for r in held if not r.infected]
+        if not dev or not held:
+            continue
+        t = float(np.quantile(dev, 1 - fpr, method="higher"))
+        rate = lambda v: float(np.mean(np.asarray(v) > t)) if v else float("nan")  # noqa: E731
+        out[d] = Transfer(threshold=t, tpr=rate(pos), fpr=rate(neg), n_infected=len(pos), n_clean=len(neg),
+                          n_dev_clean=len(dev))
     return out
 
 
@@ -175,4 +213,4 @@ def population(dataset: str, entries, scans: dict[str, ModelScan], names: list[s
         tables[k] = stats
     return Population(schema=SCHEMA, arrays=arrays, dataset=dataset, defenses=defense_stats(records, names),
                       splits=splits, table5=table5, tables2_4=tables, models=records, n_models=len(records),
-                      n_at_chance=sum(r.at_chance for r in records))
+                      n_at_chance=sum(r.at_chance for r in records), heldout_at_dev_threshold=transfer(records, names))

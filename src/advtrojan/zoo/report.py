@@ -69,6 +69,13 @@ def write_report(pop: Population, out: Path) -> Path:
         if per_kind:
             parts.append("<h3>Per kind (against the clean models)</h3>" + _table(
                 ["defense", "kind", "model AUC", "95% interval", "TPR @ 5% FPR", "infected / clean"], per_kind))
+    rows = [[d, _f(t.threshold, "{:.4g}"), _f(t.tpr), _f(t.fpr), f"{t.n_infected} / {t.n_clean}", t.n_dev_clean]
+            for d, t in pop.heldout_at_dev_threshold.items()]
+    if rows:
+        parts.append("<h2>Held-out split at the development split's threshold</h2><p>Each threshold flags at most "
+                     "5% of the development split's clean models; applied unchanged to the held-out split.</p>"
+                     + _table(["defense", "threshold", "held-out TPR", "held-out FPR", "infected / clean",
+                               "development clean models"], rows))
     rows = [[k, row, f"{_f(100 * v[0], '{:.2f}')} ± {_f(100 * v[1], '{:.2f}')}%", v[2]]
             for k, t in pop.table5.items() for row, v in t.items()]
     parts.append("<h2>Table 5's rows, mean ± sd over models</h2>" + _table(["kind", "row", "accuracy", "n"], rows))
