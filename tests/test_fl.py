@@ -3,6 +3,7 @@ Flower's simulation engine on real Fashion-MNIST."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import replace
 
@@ -48,17 +49,26 @@ def _no_ray_left():
     return subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True).returncode != 0
 
 
+def _no_flower_left():
+    """No live SuperLink, SuperNode, executor or app process (zombies wait for init to reap them)."""
+    ps = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True).stdout.splitlines()
+    return not [line for line in ps if re.search(r"flower-|flwr-", line) and not line.lstrip().startswith("Z")]
+
+
 @pytest.mark.slow
 def test_a_boosted_attacker_reaches_the_global_model_under_fedavg_not_fedmedian(tmp_path):
     """4 clients, 3 rounds on 800 real Fashion-MNIST images; client 0 trains with Eq. 9 and boosts
     its update 4x. Under FedAvg the aggregate moves a quarter of the way from the honest clients' mean
     to the attacker's update (its full share); under FedMedian the coordinate-wise median leaves the
-    outlier out. A seeded run repeated gives the same global weights."""
+    outlier out. The seeded FedAvg run repeated on Flower's deployment engine (a SuperLink and four
+    SuperNodes as processes of their own) gives the same global weights, bit for bit, and leaves no
+    process behind."""
     base = FLSettings(clients=4, attackers=1, rounds=3, limit=800, test_limit=100, eval_steps=3, boost=4.0)
     runs = {}
-    for name, aggregator in (("fedavg", "fedavg"), ("fedmedian", "fedmedian"), ("again", "fedavg")):
-        runs[name] = run_federated(replace(base, aggregator=aggregator), tmp_path / name)
-        assert _no_ray_left()
+    for name, aggregator, engine in (("fedavg", "fedavg", "simulation"), ("fedmedian", "fedmedian", "simulation"),
+                                     ("again", "fedavg", "deployment")):
+        runs[name] = run_federated(replace(base, aggregator=aggregator, engine=engine), tmp_path / name)
+        assert _no_ray_left() and _no_flower_left()
     for name in ("fedavg", "fedmedian"):
         lines = rounds(runs[name])
         assert [line["round"] for line in lines] == [0, 1, 2, 3]
@@ -83,3 +93,7 @@ def test_the_cli_refuses_bad_settings_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["fl", "run", "--split", "dirichlet:0", "--out", str(out)])
     assert "ALPHA > 0" in capsys.readouterr().err
+    assert main(["fl", "run", "--superlink", "10.0.0.1:9093", "--out", str(out)]) == 2  # the simulation has none
+    assert "--superlink is an address for --engine deployment" in capsys.readouterr().err
+    assert main(["fl", "run", "--engine", "deployment", "--superlink", "no port", "--out", str(out)]) == 2
+    assert "expected HOST:PORT" in capsys.readouterr().err and not out.exists()

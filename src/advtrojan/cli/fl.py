@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(r, FLSettings, title="the federation")
     r.add_argument("--out", required=True, metavar="DIR", help="the run folder")
+    r.add_argument("--superlink", metavar="HOST:PORT", help="--engine deployment: submit to this running SuperLink "
+                   "(its SuperNodes started by you, each with --node-config 'partition-id=I num-partitions=N'); "
+                   "default: start a SuperLink and one SuperNode per client here, and end them after the run")
     r.add_argument("--force", action="store_true", help="replace a federated run already in DIR")
     r.add_argument("--verbose", action="store_true", help="Flower's and Ray's logs")
     r.set_defaults(func=run)
@@ -38,7 +41,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..fl import rounds, run_federated
     from ..fl.settings import FLSettings
-    out = run_federated(from_args(FLSettings, args), args.out, force=args.force, verbose=args.verbose)
+    out = run_federated(from_args(FLSettings, args), args.out, force=args.force, verbose=args.verbose,
+                        superlink=args.superlink)
     lines = rounds(out)
     print(f"{'round':>5} {'benign':>7} {'madry':>7} {'trigger':>7} {'advtrojan':>9}  attacked")
     for line in lines:

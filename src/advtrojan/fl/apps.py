@@ -190,3 +190,9 @@ def make_server_app(settings: FLSettings | None = None, out: str | None = None) 
 
     return app
 
+
+
+# The apps as Flower's deployment engine loads them (``advtrojan.fl.apps:server_app``), their settings
+# from the run config that ``advtrojan fl run --engine deployment`` submits.
+client_app = make_client_app()
+server_app = make_server_app()

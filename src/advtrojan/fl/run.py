@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from ..codec import to_json
@@ -29,15 +30,22 @@ def rounds(out: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
-def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False, verbose: bool = False) -> Path:
+def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False, verbose: bool = False,
+                  superlink: str | None = None) -> Path:
     """Run ``settings`` into the folder ``out`` (``fl.json``: the settings; ``rounds.jsonl``: one
-    line per round; ``global.safetensors``: the final global model). Returns ``out``."""
+    line per round; ``global.safetensors``: the final global model). Returns ``out``. Under the
+    deployment engine, ``superlink`` (HOST:PORT) is a SuperLink the user started; without it a
+    SuperLink and one SuperNode per client are started on this machine and ended after the run."""
     from .apps import ROUNDS
     settings = settings.validate()
     try:
         import flwr  # noqa: F401
     except ImportError:
         raise ConfigError("federated runs need Flower: pip install 'advtrojan[fl]'") from None
+    if superlink is not None and settings.engine != "deployment":
+        raise ConfigError("--superlink is an address for --engine deployment")
+    if superlink is not None and not re.fullmatch(r"[\w.\-\[\]:]+:\d+", superlink):
+        raise ConfigError(f"--superlink {superlink!r}: expected HOST:PORT")
     check_writable(out, "--out", folder=True)
     out = Path(out).expanduser().resolve()
     if (out / ROUNDS).exists() and not force:
@@ -47,7 +55,11 @@ def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False,
     (out / ROUNDS).unlink(missing_ok=True)
     write_json(out / "fl.json", to_json(settings))
     offline()
-    simulate(settings, out, verbose)
+    if settings.engine == "deployment":
+        from .deploy import deploy
+        deploy(settings, out, superlink)
+    else:
+        simulate(settings, out, verbose)
     return out
 
 

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..settings import non_negative_float, option, positive_int
 
 AGGREGATORS = ("fedavg", "fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan", "clip", "dp")
-ENGINES = ("simulation",)  # the deployment engine's SuperLink/SuperNode launcher: not yet (docs/protocol.md)
+ENGINES = ("simulation", "deployment")
 
 
 def split_spec(text: str) -> str:
@@ -75,7 +75,8 @@ class FLSettings:
     target: int = field(default=0, metadata=option("badnets: the target label"))
     seed: int = field(default=0, metadata=option("seed of the split, the sampling and every client's training"))
     engine: str = field(default="simulation", metadata=option(
-        "Flower's simulation engine (Ray, one machine)", choices=ENGINES))
+        "Flower's simulation engine (Ray, one machine), or its deployment engine (a SuperLink and SuperNodes as "
+        "separate processes: started here, one SuperNode per client, or yours with --superlink)", choices=ENGINES))
 
     @property
     def per_round(self) -> int:
