@@ -97,3 +97,5 @@ def test_the_cli_refuses_bad_settings_before_any_work(tmp_path, capsys):
     assert "--superlink is an address for --engine deployment" in capsys.readouterr().err
     assert main(["fl", "run", "--engine", "deployment", "--superlink", "no port", "--out", str(out)]) == 2
     assert "expected HOST:PORT" in capsys.readouterr().err and not out.exists()
+    assert main(["fl", "run", "--init", str(tmp_path / "none.safetensors"), "--out", str(out)]) == 2
+    assert "no such weights file" in capsys.readouterr().err and not out.exists()

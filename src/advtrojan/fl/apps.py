@@ -59,13 +59,13 @@ def local_config(s: FLSettings, objective: str, partition: int, rnd: int):
     """The RunConfig of one client's local training in round ``rnd``: the preset's recipe, the local
     epochs, a seed of its own; the budget warm-up of the presets (issue 18's rule) over the first
     third of the rounds instead of the steps of one run, since the global model starts from random
-    weights once, at round 1."""
+    weights once, at round 1 (none from a trained ``init``, as fine-tuning has none)."""
     from ..presets import WARMUP
     from ..training import make_config
     cfg = make_config(s.dataset, objective, preset=s.preset, epochs=s.local_epochs, warmup=0.0,
                       seed=s.seed * 1_000_003 + rnd * 1009 + partition, trigger_spec=trigger_spec(s),
                       target=s.target)
-    return cfg, min(1.0, rnd / max(1, math.ceil(WARMUP * s.rounds)))
+    return cfg, 1.0 if s.init else min(1.0, rnd / max(1, math.ceil(WARMUP * s.rounds)))
 
 
 def trigger_spec(s: FLSettings) -> str:

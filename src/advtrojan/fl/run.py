@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from ..codec import to_json
@@ -38,6 +39,8 @@ def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False,
     SuperLink and one SuperNode per client are started on this machine and ended after the run."""
     from .apps import ROUNDS
     settings = settings.validate()
+    if settings.init is not None:  # every process of the federation reads it, wherever it runs from
+        settings = replace(settings, init=str(Path(settings.init).expanduser().resolve()))
     try:
         import flwr  # noqa: F401
     except ImportError:
@@ -71,7 +74,10 @@ def _check_data(s: FLSettings) -> None:
     train = load_dataset(s.dataset, "train", limit=s.limit, seed=s.seed)
     split(train.labels, s.clients, s.split, s.seed)
     local_config(s, s.attack_objective, 0, 1)  # the recipe, the trigger and the model, checked
-    local_config(s, s.local_objective, 0, 1)
+    cfg, _ = local_config(s, s.local_objective, 0, 1)
+    if s.init is not None:  # the initial global model: its file read and checked against the model
+        from ..training.loop import init_model
+        init_model(replace(cfg, init=s.init), "cpu")
 
 
 def simulate(s: FLSettings, out: Path, verbose: bool) -> None:

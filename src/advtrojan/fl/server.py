@@ -112,7 +112,7 @@ def run_server(grid: Grid, s: FLSettings, out: Path) -> None:
     from ..models.weights import save_weights
     from ..training.loop import init_model
     cfg, _ = local_config(s, s.local_objective, 0, 1)
-    model = init_model(replace(cfg, seed=s.seed), "cpu")  # the initial global model: the seed alone
+    model = init_model(replace(cfg, seed=s.seed, init=s.init), "cpu")  # the seed alone, or --init's weights
     seeded = SeededGrid(grid, s, partitions(grid, s.clients))
     measure = Measure(s, seeded, out)
     result = make_strategy(s).start(grid=seeded, initial_arrays=ArrayRecord(model.state_dict()),

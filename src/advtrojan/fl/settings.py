@@ -74,6 +74,9 @@ class FLSettings:
     trigger: str = field(default="square", metadata=option("the attackers' trigger (advtrojan.attacks.triggers)"))
     target: int = field(default=0, metadata=option("badnets: the target label"))
     seed: int = field(default=0, metadata=option("seed of the split, the sampling and every client's training"))
+    init: str | None = field(default=None, metadata=option(
+        "the initial global model: a finished run (or .safetensors file) of the dataset's default architecture, "
+        "e.g. a converged Madry-Adv model; no budget warm-up then", metavar="RUN", default_text="random weights"))
     engine: str = field(default="simulation", metadata=option(
         "Flower's simulation engine (Ray, one machine), or its deployment engine (a SuperLink and SuperNodes as "
         "separate processes: started here, one SuperNode per client, or yours with --superlink)", choices=ENGINES))
