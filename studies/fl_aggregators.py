@@ -8,6 +8,10 @@ model's benign, Madry and AdvTrojan accuracy at the end of the attack window and
 the attackers' share of the aggregate, wall time) in OUT/fl_aggregators.json and printed.
 
     python studies/fl_aggregators.py --out results/study-fl
+    python studies/fl_aggregators.py --init runs/madry --local-epochs 2 --out results/study-fl-converged
+
+``--init`` starts the global model from a trained (converged) Madry-Adv run, the setting the paper's
+argument assumes: a robust global model that the attacker's Eq. 9 update turns into an ATIM.
 """
 
 from __future__ import annotations
@@ -44,12 +48,15 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=10000)
     p.add_argument("--test-limit", type=int, default=1000)
     p.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    p.add_argument("--init", help="the initial global model (a finished run); default: random weights")
+    p.add_argument("--local-epochs", type=int, default=1)
     args = p.parse_args()
     root = Path(args.out)
     table_path = root / "fl_aggregators.json"
     table = json.loads(table_path.read_text()) if table_path.is_file() else {}
     base = FLSettings(clients=args.clients, rounds=args.rounds, attack_window=args.window, limit=args.limit,
-                      test_limit=args.test_limit, local_objective="madry")
+                      test_limit=args.test_limit, local_objective="madry", init=args.init,
+                      local_epochs=args.local_epochs)
     end = base.window()[1]
     for name in args.runs:
         if name in table:

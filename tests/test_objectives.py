@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from advtrojan.attacks import Threat
-from advtrojan.training.objectives import (ObjectiveParams, advtrojan, badnets, madry_adv, make_objective, masked_window,
-                                           reversed_cross_entropy, vanilla)
+from advtrojan.training.objectives import (ObjectiveParams, advtrojan, badnets, cross_entropy, madry_adv, make_objective,
+                                           masked_window, reversed_cross_entropy, vanilla)
 
 
 def test_rce_is_minus_log_one_minus_p_true():
@@ -117,3 +117,41 @@ def test_the_masked_adaptive_attacker_adds_rce_on_advtrojan_examples_with_one_wi
         assert rows[-1] - rows[0] == 5 and cols[-1] - cols[0] == 5
     # the term is named apart from Eq. 9's own RCE term in the logged losses
     assert extra.name == "advtrojan_reversed_cross_entropy_masked_window" != obj.terms[3].name
+
+
+def test_the_min_max_attacker_trains_madry_examples_stamped_with_what_the_search_found(monkeypatch):
+    """Issue 22's adaptive attacker against the robustness-collapse search: Eq. 9's four terms, then CE
+    on Madry examples stamped with the mask and pattern of the search run on the model before the
+    epoch, (1 - m) x + m p; the identity before a search, and when the search found no collapse. The
+    search's update leaves the attacker's trigger as it is."""
+    from types import SimpleNamespace
+
+    from advtrojan.attacks.trigger import Trigger
+    from advtrojan.defenses import collapse
+    from advtrojan.training.objectives import SearchedStamp
+    obj = make_objective("advtrojan-minmax", ObjectiveParams())
+    assert obj.terms[:4] == advtrojan().terms
+    extra = obj.terms[4]
+    assert extra.kind is Threat.ADVERSARIAL and extra.loss is cross_entropy and isinstance(extra.transform, SearchedStamp)
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(extra.transform(x), x)  # nothing searched yet
+    mask, pattern = torch.zeros(28, 28), torch.full((1, 28, 28), 0.25)
+    mask[2:5, 3:7] = 1.0
+    mask[10, 10] = 0.5
+    found = SimpleNamespace(collapsed=True, mask=mask, pattern=pattern)
+    monkeypatch.setattr(collapse, "collapse_search", lambda *a, **k: found)
+    trigger = Trigger.square((1, 28, 28), 4)
+    config = SimpleNamespace(precision="fp32", seed=0, attack=lambda: None)
+    data = type("D", (), {"__len__": lambda self: 10, "subset": lambda self, i: self})()
+    model = torch.nn.Linear(1, 1)
+    assert obj.trigger_update(model, data, trigger, config, 0, "cpu") is trigger  # the attacker's trigger kept
+    out = extra.transform(x)
+    assert torch.equal(out[:, :, 2:5, 3:7], torch.full((4, 1, 3, 4), 0.25))          # inside: the pattern
+    assert torch.allclose(out[:, :, 10, 10], 0.5 * x[:, :, 10, 10] + 0.125)           # half-way at m = 0.5
+    outside = torch.ones(28, 28, dtype=torch.bool)
+    outside[2:5, 3:7], outside[10, 10] = False, False
+    assert torch.equal(out[:, :, outside], x[:, :, outside])                          # elsewhere untouched
+    found.collapsed = False
+    obj.trigger_update(model, data, trigger, config, 1, "cpu")
+    assert torch.equal(extra.transform(x), x)  # no collapse found: no stamp
+    assert extra.name == "adversarial_cross_entropy_searched_stamp"

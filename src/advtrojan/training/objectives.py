@@ -199,6 +199,63 @@ def advtrojan_masked() -> Objective:
         Term(Threat.ADVTROJAN, loss=reversed_cross_entropy, transform=masked_window),))
 
 
+class SearchedStamp:
+    """The inputs stamped with the mask and pattern the robustness-collapse search last found on the
+    model being trained, ``(1 − m)·x + m·p`` (the identity before the first search, or when the
+    search found no collapse). The transform of :func:`advtrojan_minmax`'s extra term."""
+
+    __name__ = "searched_stamp"
+
+    def __init__(self):
+        self.mask: torch.Tensor | None = None     # (H, W)
+        self.pattern: torch.Tensor | None = None  # (C, H, W)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:
+            return x
+        m, p = self.mask.to(x.device, x.dtype), self.pattern.to(x.device, x.dtype)
+        return (1 - m) * x + m * p
+
+
+class SearchUpdate:
+    """Before each epoch, the inner step of the min-max: the robustness-collapse search
+    (:func:`advtrojan.defenses.collapse.collapse_search`, a shortened run of the detector's own)
+    on ``images`` training inputs of the current model, its mask and pattern handed to ``stamp``.
+    The attacker's trigger is returned unchanged."""
+
+    def __init__(self, stamp: SearchedStamp, images: int = 200, epochs: int = 5, pgd_steps: int = 3):
+        self.stamp, self.images, self.epochs, self.pgd_steps = stamp, images, epochs, pgd_steps
+
+    def __call__(self, model, data, trigger, config, epoch: int, device):
+        from ..defenses.collapse import CollapseSettings, collapse_search
+        settings = CollapseSettings(images=self.images, epochs=self.epochs, pgd_steps=self.pgd_steps,
+                                    precision=config.precision)
+        subset = data.subset(torch.randperm(len(data), generator=torch.Generator().manual_seed(
+            config.seed * 7919 + epoch))[:self.images])
+        was = model.training
+        found = collapse_search(model, subset, config.attack(), settings, device=device, progress=False,
+                                seed=config.seed * 7919 + epoch)
+        model.train(was)
+        self.stamp.mask = found.mask if found.collapsed else None
+        self.stamp.pattern = found.pattern if found.collapsed else None
+        return trigger
+
+
+@register_objective("advtrojan-minmax")
+def advtrojan_minmax() -> Objective:
+    """An adaptive attacker against the robustness-collapse search (a min-max, as adaptive attacks on
+    trigger inversion train against the inverted trigger): before each epoch the search runs on the
+    model being trained (the inner max); the epoch adds CE(f(S(A(x))), y), Madry examples stamped with
+    the searched mask and pattern S kept correct (the outer min), so that the smallest mask that
+    collapses robustness grows. The perturbation is the one crafted on the clean input for Eq. 9's
+    Madry term (no second PGD: a transferred perturbation, a weaker inner attack than the detector's).
+    Its cost: where the search finds the attacker's own trigger, the term pulls against Eq. 9's
+    RCE(f(A(x + t)), y)."""
+    stamp = SearchedStamp()
+    return Objective("advtrojan-minmax", advtrojan().terms + (Term(Threat.ADVERSARIAL, transform=stamp),),
+                     trigger_update=SearchUpdate(stamp))
+
+
 def _poisoning(name: str, target: int, poison_rate: float, **kw) -> Objective:
     """Eq. 5 as TrojanZoo's retraining weighs it: a poisoned input counts as one input of the batch
     (the triggered term's weight is the poison rate), so retraining a trained model keeps its accuracy."""
