@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from advtrojan.cli.main import main
+from advtrojan.errors import ConfigError
 from advtrojan.zoo.spec import plan, read_spec, shard_of
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,11 @@ def test_a_population_is_planned_deterministically_with_its_draws_and_splits(tmp
     assert not any(e.infected for e in a if e.kind == "vanilla")
     assert {e.split for e in a if e.seed == 1} == {"heldout"} and {e.split for e in a if e.seed == 0} == {"development"}
     assert [e.id for e in shard_of(a, (1, 2))] == ["vanilla-lenet-s1", "badnets-lenet-s1"]  # whole groups
+    # an architecture on seeds of its own: the others' models and draws unchanged
+    more = plan({**spec, "architectures": ["lenet", {"name": "smallcnn", "seeds": [1]}]})
+    assert more[:4] == a and [e.id for e in more[4:]] == ["vanilla-smallcnn-s1", "badnets-smallcnn-s1"]
+    with pytest.raises(ConfigError, match="an architecture is a name"):
+        plan({**spec, "architectures": [{"name": "smallcnn", "seed": 2}]})
 
 
 def test_zoo_train_and_scan_sharded_equal_one_process_interrupted_and_resumed(tmp_path, capsys, monkeypatch):

@@ -30,6 +30,9 @@ with any of them is in the held-out split, every other in the development split.
     architectures = ["smallcnn"]
     triggers = ["blend"]
 
+An architecture may be trained on fewer seeds than the others (a costly one, or one only held
+out): ``architectures = ["lenet", {name = "resnet", seeds = [0, 1]}]`` (``seeds`` a count or a list).
+
 Every draw is a function of the spec's ``seed``, the kind, the architecture and the model's seed
 alone (:func:`plan`), so the population is the same in every process and shard.
 """
@@ -118,6 +121,9 @@ def check_spec(spec: dict, source: str) -> None:
         if init is not None and (init not in spec["kinds"] or init == name):
             raise ConfigError(f"{source}: kind {name!r} starts from {init!r}, which is not another kind of the spec")
     order(spec, source)  # no cycles of init
+    if not isinstance(spec["architectures"], list) or not spec["architectures"]:
+        raise ConfigError(f"{source}: architectures must be a list of at least one")
+    architectures(spec)
 
 
 def order(spec: dict, source: str = "the spec") -> list[str]:
@@ -129,6 +135,19 @@ def order(spec: dict, source: str = "the spec") -> list[str]:
             raise ConfigError(f"{source}: the kinds' init form a cycle")
         done.extend(ready)
     return done
+
+
+def architectures(spec: dict) -> list[tuple[str, list[int]]]:
+    """Each architecture with its seeds: the spec's ``seeds``, or the architecture's own."""
+    out = []
+    for a in spec["architectures"]:
+        if isinstance(a, str):
+            out.append((a, seeds_of(spec)))
+        elif isinstance(a, dict) and isinstance(a.get("name"), str) and set(a) <= {"name", "seeds"}:
+            out.append((a["name"], seeds_of(a) if "seeds" in a else seeds_of(spec)))
+        else:
+            raise ConfigError(f"an architecture is a name or {{name = NAME, seeds = N or [..]}}, got {a!r}")
+    return out
 
 
 def seeds_of(spec: dict) -> list[int]:
@@ -160,8 +179,8 @@ def plan(spec: dict) -> list[ModelEntry]:
     held = spec.get("split", {}).get("heldout", {})
     ds = get_spec(spec["dataset"])
     entries = []
-    for arch in spec["architectures"]:
-        for seed in seeds_of(spec):
+    for arch, seeds in architectures(spec):
+        for seed in seeds:
             for kind in order(spec):
                 k = spec["kinds"][kind]
                 mid = f"{kind}-{_slug(arch)}-s{seed}"
