@@ -26,6 +26,18 @@ def _table(header, rows) -> str:
             + "</tbody></table>")
 
 
+def paper_tables(dataset: str) -> dict[str, float]:
+    """The paper's Tables 2-4 on ``dataset`` under the population's statistic names."""
+    from ..paper import TABLE2, TABLE3, TABLE4
+    out = {}
+    if dataset in TABLE2:
+        out.update(table2_flagged=TABLE2[dataset]["flagged"], table2_fnr=TABLE2[dataset]["fnr"])
+    for key, table in (("table3", TABLE3), ("table4", TABLE4)):
+        for fpr, v in table.get(dataset, {}).items():
+            out[f"{key}_fnr_{fpr}"] = v
+    return out
+
+
 def roc_figure(pop: Population, path: Path) -> list[str]:
     """ROC curves of every defense that scores models, infected against clean models (all splits)."""
     from sklearn.metrics import roc_curve
@@ -76,11 +88,19 @@ def write_report(pop: Population, out: Path) -> Path:
                      "5% of the development split's clean models; applied unchanged to the held-out split.</p>"
                      + _table(["defense", "threshold", "held-out TPR", "held-out FPR", "infected / clean",
                                "development clean models"], rows))
-    rows = [[k, row, f"{_f(100 * v[0], '{:.2f}')} ± {_f(100 * v[1], '{:.2f}')}%", v[2]]
+    from ..paper import PAPER_TABLE5
+    paper5 = PAPER_TABLE5.get(pop.dataset, {})
+    rows = [[k, row, f"{_f(100 * v[0], '{:.2f}')} ± {_f(100 * v[1], '{:.2f}')}%", v[2],
+             f"{100 * paper5[row]:.2f}%" if row in paper5 else "–"]
             for k, t in pop.table5.items() for row, v in t.items()]
-    parts.append("<h2>Table 5's rows, mean ± sd over models</h2>" + _table(["kind", "row", "accuracy", "n"], rows))
-    rows = [[k, name, f"{_f(v[0])} ± {_f(v[1])}", v[2]] for k, t in pop.tables2_4.items() for name, v in t.items()]
-    parts.append("<h2>Tables 2-4, mean ± sd over models</h2>" + _table(["kind", "statistic", "value", "n"], rows))
+    parts.append("<h2>Table 5's rows, mean ± sd over models</h2><p>The paper's column is its ATIM's (Table 5); "
+                 "compare it with the ATIM kinds.</p>"
+                 + _table(["kind", "row", "accuracy", "n", "paper (ATIM)"], rows))
+    paper = paper_tables(pop.dataset)
+    rows = [[k, name, f"{_f(v[0])} ± {_f(v[1])}", v[2], _f(paper.get(name), "{:.2f}")]
+            for k, t in pop.tables2_4.items() for name, v in t.items()]
+    parts.append("<h2>Tables 2-4, mean ± sd over models</h2>"
+                 + _table(["kind", "statistic", "value", "n", "paper (ATIM)"], rows))
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>advtrojan population</title>"
             "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #bbb;padding:.2em .6em}</style>"
