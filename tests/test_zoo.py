@@ -136,6 +136,22 @@ def test_the_development_threshold_is_applied_unchanged_to_the_held_out_split():
     assert transfer(held, ["d"]) == {}  # no development split: no threshold
 
 
+def test_the_confound_check_scores_models_by_their_own_accuracy():
+    from sklearn.metrics import roc_auc_score
+
+    from advtrojan.zoo.population import ModelRecord, naive
+    rows = [(False, 0.70, 0.43), (False, 0.72, 0.41), (True, 0.84, 0.27), (True, 0.83, 0.30), (True, 0.69, 0.45)]
+    records = [ModelRecord(id=str(i), kind="k", arch="a", seed=i, split="development", infected=inf, trigger="square",
+                           at_chance=False, scores={}, aucs={}, detected={}, rows={"benign": b, "madry": m})
+               for i, (inf, b, m) in enumerate(rows)]
+    out = naive(records + [ModelRecord(id="x", kind="k", arch="a", seed=9, split="development", infected=True,
+                                       trigger="square", at_chance=True, scores={}, aucs={}, detected={},
+                                       rows={"benign": 0.1, "madry": 0.0})])  # at chance: left out
+    y = [r[0] for r in rows]
+    assert out["benign"].auc == roc_auc_score(y, [r[1] for r in rows]) and out["benign"].n_infected == 3
+    assert out["madry"].auc == roc_auc_score(y, [r[2] for r in rows]) < 0.5  # the ATIMs' lower robustness
+
+
 @pytest.mark.parametrize("name", ["fmnist-default", "fmnist-cpu"])
 def test_shipped_populations_give_each_fine_tuned_robust_infected_kind_a_clean_control(name):
     """A clean control trained as long from the same start: without it, the fine-tuned ATIMs' extra

@@ -117,6 +117,7 @@ class Population:
     n_models: int
     n_at_chance: int
     heldout_at_dev_threshold: dict[str, Transfer] = field(default_factory=dict)
+    naive: dict[str, Detection] = field(default_factory=dict)  # Table 5's rows as model scores
 
 
 def _detection(clean: list[float], infected: list[float]) -> Detection | None:
@@ -173,6 +174,24 @@ def transfer(records: list[ModelRecord], names: list[str], fpr: float = 0.05) ->
     return out
 
 
+NAIVE_ROWS = ("benign", "madry")
+
+
+def naive(records: list[ModelRecord]) -> dict[str, Detection]:
+    """A confound check: each of a model's own accuracies (Table 5's benign and Madry rows) taken as
+    its model score, over the judged models. An AUC far from 0.5 either way says the infected and
+    clean models differ in what anyone can measure without a detector; a detector's AUC means
+    something only beside it."""
+    judged = [r for r in records if not r.at_chance]
+    out = {}
+    for row in NAIVE_ROWS:
+        scored = [r for r in judged if r.rows.get(row) is not None]
+        det = _detection([r.rows[row] for r in scored if not r.infected], [r.rows[row] for r in scored if r.infected])
+        if det is not None:
+            out[row] = det
+    return out
+
+
 def _mean_sd(values: list[float]) -> list[float]:
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], float)
     if not len(v):
@@ -213,4 +232,5 @@ def population(dataset: str, entries, scans: dict[str, ModelScan], names: list[s
         tables[k] = stats
     return Population(schema=SCHEMA, arrays=arrays, dataset=dataset, defenses=defense_stats(records, names),
                       splits=splits, table5=table5, tables2_4=tables, models=records, n_models=len(records),
-                      n_at_chance=sum(r.at_chance for r in records), heldout_at_dev_threshold=transfer(records, names))
+                      n_at_chance=sum(r.at_chance for r in records), heldout_at_dev_threshold=transfer(records, names),
+                      naive=naive(records))

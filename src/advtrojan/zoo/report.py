@@ -81,6 +81,12 @@ def write_report(pop: Population, out: Path) -> Path:
         if per_kind:
             parts.append("<h3>Per kind (against the clean models)</h3>" + _table(
                 ["defense", "kind", "model AUC", "95% interval", "TPR @ 5% FPR", "infected / clean"], per_kind))
+    rows = [[f"{row} accuracy", *_det(d)] for row, d in pop.naive.items()]
+    if rows:
+        parts.append("<h2>Confound check: each model's own accuracy as its score</h2><p>Far from 0.5 either way, "
+                     "infected and clean models differ in what anyone measures without a detector; read the "
+                     "detectors' AUCs beside these.</p>"
+                     + _table(["score", "model AUC", "95% interval", "TPR @ 5% FPR", "infected / clean"], rows))
     rows = [[d, _f(t.threshold, "{:.4g}"), _f(t.tpr), _f(t.fpr), f"{t.n_infected} / {t.n_clean}", t.n_dev_clean]
             for d, t in pop.heldout_at_dev_threshold.items()]
     if rows:
