@@ -34,7 +34,7 @@ def rounds(out: str | Path) -> list[dict]:
 def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False, verbose: bool = False,
                   superlink: str | None = None) -> Path:
     """Run ``settings`` into the folder ``out`` (``fl.json``: the settings; ``rounds.jsonl``: one
-    line per round; ``global.safetensors``: the final global model). Returns ``out``. Under the
+    line per round; ``rounds.png``/``.svg``: its curves; ``global.safetensors``: the final global model). Returns ``out``. Under the
     deployment engine, ``superlink`` (HOST:PORT) is a SuperLink the user started; without it a
     SuperLink and one SuperNode per client are started on this machine and ended after the run."""
     from .apps import ROUNDS
@@ -63,6 +63,10 @@ def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False,
         deploy(settings, out, superlink)
     else:
         simulate(settings, out, verbose)
+    from ..plots import rounds_figure
+    s = settings
+    rounds_figure(rounds(out), s.window() if s.attackers else (0, -1), out / "rounds",
+                  f"{s.aggregator}, {s.attackers} of {s.clients} clients attacking (boost {s.boost:g})")
     return out
 
 
