@@ -224,12 +224,13 @@ def certification_figure(cert, path: Path, title: str, method: str = "li-code", 
     return save(fig, path)
 
 
-def rounds_figure(lines: list[dict], window: tuple[int, int], path: Path, title: str) -> list[str]:
-    """A federated run's global model over rounds (Table 5's rows per round), the attack window shaded:
-    Appendix A's argument measured, AdvTrojan accuracy against Madry accuracy."""
+def rounds_figure(lines: list[dict], window: tuple[int, int] | None, path: Path, title: str) -> list[str]:
+    """A federated run's global model over rounds (Table 5's rows per round), the attack window (None:
+    no attacker) shaded: Appendix A's argument measured, AdvTrojan accuracy against Madry accuracy."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     rounds = [line["round"] for line in lines]
-    ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="#f4cccc", alpha=0.5, label="attack window")
+    if window is not None:
+        ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="#f4cccc", alpha=0.5, label="attack window")
     for key, style in (("benign", "-"), ("madry", "--"), ("trigger", ":"), ("advtrojan", "-")):
         if all(key in line for line in lines):
             ax.plot(rounds, [100 * line[key] for line in lines], style, marker="o", ms=3, label=key)

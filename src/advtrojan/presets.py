@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 
 from .attacks.budget import Budget
 from .training.attack import TrainingAttack
+from .training.config import PROBE_IMAGES
 from .errors import ConfigError
 
 BUDGETS: dict[str, Budget] = {
@@ -75,7 +76,7 @@ class TrainPreset:
     benign_weight: float = 1.0  # Madry-Adv only: weight of L(x, y) in Eq. 4
     warmup: float = 0.0  # share of the steps over which the training attack's ε and α ramp up from 0
     train_attack: TrainingAttack = TrainingAttack()  # the attack that crafts during training (Table 1's PGD)
-    probe_images: int = 500  # test images of the per-epoch probe (PGD-20 twice and FGSM on each)
+    probe_images: int = PROBE_IMAGES  # test images of the per-epoch probe (PGD-20 twice and FGSM on each)
 
 
 _LENET = TrainPreset(optimizer="adam", lr=1e-3, batch_size=128, epochs=10)
@@ -112,7 +113,7 @@ TRAIN_ATTACK = {"default": TrainingAttack(), "quick": TrainingAttack(), "fast": 
 # `fast` epoch of 10k images (measured, LeNet, one thread: about 30 s against 12-25 s). `fast` probes 200:
 # its only decision, catastrophic overfitting, is a fall of 0.2 in PGD accuracy, far above the 0.035
 # standard error of an accuracy near 0.5 on 200 images.
-PROBE_IMAGES = {"default": 500, "quick": 500, "fast": 200}
+PROBE = {"default": PROBE_IMAGES, "quick": PROBE_IMAGES, "fast": 200}
 
 
 def training_preset(spec, objective: str, preset: str = "default", init: bool = False) -> TrainPreset:
@@ -132,7 +133,7 @@ def training_preset(spec, objective: str, preset: str = "default", init: bool = 
     benign_weight = MADRY_BENIGN_WEIGHT if objective == "madry" else 1.0
     warmup = WARMUP if not init and _crafts(objective) else 0.0
     return replace(base, epochs=epochs, limit=limit, benign_weight=benign_weight, warmup=warmup,
-                   train_attack=TRAIN_ATTACK[preset], probe_images=PROBE_IMAGES[preset])
+                   train_attack=TRAIN_ATTACK[preset], probe_images=PROBE[preset])
 
 
 def _crafts(objective: str) -> bool:

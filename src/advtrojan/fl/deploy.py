@@ -152,27 +152,23 @@ class Processes:
         return None
 
     def stop(self) -> None:
+        """The apps' processes first (a ServerApp whose SuperLink is gone retries for long), then the
+        SuperNodes and the SuperLink by process group, then whatever descendant is left."""
         self.watch()
         apps = [p for p in self.seen if _alive(p) and re.search(r"flwr-(serverapp|clientapp)", _command(p))]
-        for order in (apps, None):  # the apps first, then the SuperNodes and the SuperLink (reverse start order)
-            if order is None:
-                for _, p, _ in reversed(self.started):
-                    if p.poll() is None:
-                        _signal(p.pid, signal.SIGTERM, group=True)
-                for _, p, _ in reversed(self.started):
-                    try:
-                        p.wait(15)
-                    except subprocess.TimeoutExpired:
-                        _signal(p.pid, signal.SIGKILL, group=True)
-                        p.wait(5)
-            else:
-                for pid in order:
-                    _signal(pid, signal.SIGTERM)
-                _wait_gone(order, 15)
-        left = [p for p in self.seen if _alive(p)]
-        for pid in left:
-            _signal(pid, signal.SIGKILL)
-        _wait_gone(left, 5)
+        for pid in apps:
+            _signal(pid, signal.SIGTERM)
+        _wait_gone(apps, 15)
+        for _, p, _ in reversed(self.started):
+            if p.poll() is None:
+                _signal(p.pid, signal.SIGTERM, group=True)
+        for _, p, _ in reversed(self.started):
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                _signal(p.pid, signal.SIGKILL, group=True)
+                p.wait(5)
+        _wait_gone([p for p in self.seen if _alive(p)], 5)
         for _, _, log in self.started:
             log.close()
 
@@ -185,6 +181,7 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
 
 
 def _wait_gone(pids: list[int], seconds: float) -> None:
+    """Wait up to ``seconds`` for ``pids`` to end; kill those that did not."""
     end = time.monotonic() + seconds
     while any(_alive(p) for p in pids) and time.monotonic() < end:
         time.sleep(0.2)

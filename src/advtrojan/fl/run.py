@@ -64,9 +64,9 @@ def run_federated(settings: FLSettings, out: str | Path, *, force: bool = False,
     else:
         simulate(settings, out, verbose)
     from ..plots import rounds_figure
-    s = settings
-    rounds_figure(rounds(out), s.window() if s.attackers else (0, -1), out / "rounds",
-                  f"{s.aggregator}, {s.attackers} of {s.clients} clients attacking (boost {s.boost:g})")
+    rounds_figure(rounds(out), settings.window() if settings.attackers else None, out / "rounds",
+                  f"{settings.aggregator}, {settings.attackers} of {settings.clients} clients attacking "
+                  f"(boost {settings.boost:g})")
     return out
 
 

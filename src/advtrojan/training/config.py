@@ -27,6 +27,8 @@ from ..settings import option, positive_int
 from .attack import TrainingAttack
 from .objectives import ObjectiveParams
 
+PROBE_IMAGES = 500  # test images of the per-epoch probe: every preset's but fast's, and runs from before the setting
+
 PRESET = "the preset's"
 
 
@@ -88,7 +90,7 @@ class RunConfig:
     train_attack: TrainingAttack = field(default_factory=TrainingAttack, metadata=option(
         "the attack that crafts while the model trains", prefix="train-attack-",
         default_text="the preset's: Table 1's PGD (madry) unless the preset says otherwise"))
-    probe_images: int = field(default=500, metadata=option(
+    probe_images: int = field(default=PROBE_IMAGES, metadata=option(
         "class-balanced test images of the per-epoch probe (accuracy on Madry, AdvTrojan and FGSM examples)",
         parse=positive_int, metavar="N", default_text="the preset's: 500 (fast: 200)"))
     stop_on_collapse: bool = field(default=True, metadata=option(
