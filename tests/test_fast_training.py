@@ -95,7 +95,19 @@ def test_seconds_of_fast_training_beat_vanilla_under_pgd20(tmp_path, fmnist):
             accs[name] = (model(adv).argmax(1) == y).float().mean().item()
         if name == "fast":
             assert cfg.training_attack().method == "fgsm-rs" and cfg.attack().steps == 20
+            fast_model, fast_cfg = model, cfg
     assert accs["fast"] > accs["vanilla"] + 0.2, accs
+    # the fast preset's 200-image probe, on a stand-in budget (eps 0.1, where PGD accuracy is mid-range
+    # and sampling error largest): within 0.1 of the 500-image probe, half the 0.2 drop that
+    # catastrophic-overfitting detection looks for
+    from dataclasses import replace
+
+    from advtrojan.training.loop import COLLAPSE_DROP, probe as run_probe
+    stand_in = replace(fast_cfg, budget=fast_cfg.budget.override(eps=0.1, step_size=0.01))
+    small, large = (run_probe(fast_model, test.balanced_subset(n, seed=1), stand_in, fast_cfg.trigger(),
+                              stand_in.attack(), "cpu") for n in (200, 500))
+    assert 0.2 < large["probe_madry"] < 0.8, large  # not a vacuous comparison
+    assert all(abs(small[k] - large[k]) < COLLAPSE_DROP / 2 for k in large), (small, large)
 
 
 def test_a_collapse_ends_training_with_the_best_epochs_weights(tmp_path, monkeypatch):
