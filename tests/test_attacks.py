@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -115,6 +117,39 @@ def test_targeted_kind_is_the_trigger_then_a_step_towards_the_target():
         AttackerInput(Threat.TARGETED, 1.0, attack)
     with pytest.raises(ValueError, match="need an attack"):
         AttackerInput(Threat.ADVTROJAN, 0.75)
+
+
+def test_one_pgd_run_gives_every_iteration_count():
+    """Figure 7 from one run: the iterate after k steps of PGD-K is PGD-k from the same random start,
+    and the sweep's accuracies are those of one separate PGD-k per count from that start."""
+    from advtrojan.attacks.pgd import iterates
+    from advtrojan.experiments.sweeps import iteration_sweep
+    m, (x, y) = _model(), _batch(12)
+    m.eval()
+    budget = Budget(0.2, 0.02, 20)
+    torch.manual_seed(5)
+    path = iterates(m, x, y, madry(replace(budget, steps=9)), (0, 1, 4, 9))
+    for k in (1, 4, 9):
+        torch.manual_seed(5)
+        assert torch.allclose(path[k], madry(replace(budget, steps=k))(m, x, y), atol=1e-6)
+    assert ((path[0] - x).abs() <= 0.2 + 1e-6).all()  # the random start itself
+    with pytest.raises(ValueError, match="0..9"):
+        iterates(m, x, y, madry(replace(budget, steps=9)), (10,))
+    trigger = Trigger.square((1, 28, 28))
+    torch.manual_seed(7)
+    sweep = iteration_sweep(m, x, y, trigger, 1.0, budget, iterations=(2, 1, 6), batch_size=5, progress=False)
+    expected = {"madry": [], "advtrojan": []}
+    for k in (2, 1, 6):
+        torch.manual_seed(7)
+        hits = [0, 0]
+        for xb, yb in zip(x.split(5), y.split(5)):
+            both = madry(replace(budget, steps=k))(m, torch.cat([xb, trigger.stamp(xb, 1.0)]), yb.repeat(2))
+            right = (m(both).argmax(1) == yb.repeat(2)).view(2, -1).sum(1)
+            hits = [hits[0] + int(right[0]), hits[1] + int(right[1])]
+        expected["madry"].append(hits[0] / len(y))
+        expected["advtrojan"].append(hits[1] / len(y))
+    assert sweep.iterations == [2, 1, 6]
+    assert (sweep.madry, sweep.advtrojan) == (expected["madry"], expected["advtrojan"])
 
 
 def test_budget_sweep_keeps_the_datasets_step_ratio(monkeypatch):

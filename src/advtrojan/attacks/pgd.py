@@ -103,16 +103,28 @@ def crafting_forward(model: nn.Module, precision: str):
 def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
             target: torch.Tensor | None = None, precision: str = "fp32") -> torch.Tensor:
     """Run ``attack`` on a batch; ``precision='bf16'`` crafts under bf16 autocast."""
+    return iterates(model, x, y, attack, (attack.steps,), target=target, precision=precision)[attack.steps]
+
+
+def iterates(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, at,
+             target: torch.Tensor | None = None, precision: str = "fp32") -> dict[int, torch.Tensor]:
+    """The ``attack``'s inputs after each number of steps in ``at`` (each at most ``attack.steps``),
+    from one run: PGD with k steps *is* the first k steps of a longer PGD from the same random start,
+    so Figure 7's iteration counts cost their largest, not their sum."""
+    at = sorted(set(int(k) for k in at))
+    if at and not 0 <= at[0] <= at[-1] <= attack.steps:
+        raise ValueError(f"iterates at {at}: each must lie in 0..{attack.steps}")
     norm = NORMS[attack.norm]
     x = x.detach()
     if attack.steps == 0 or attack.eps == 0:
-        return x.clone()
+        return {k: x.clone() for k in at}
     delta = norm.random_perturb(x, attack.eps * attack.start) if attack.random_start else torch.zeros_like(x)
     delta = ((x + delta).clamp(0, 1) - x)
     labels, sign = (y, 1.0) if target is None else (target, -1.0)
+    out = {0: (x + delta).detach()} if 0 in at else {}
     with frozen(model):
         forward = crafting_forward(model, precision)
-        for _ in range(attack.steps):
+        for step in range(1, (at[-1] if at else 0) + 1):
             delta.requires_grad_(True)
             with autocast(x.device, precision):
                 logits = forward(x + delta)
@@ -123,7 +135,9 @@ def perturb(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack,
                 if attack.project:
                     delta = norm.project(delta, attack.eps)
                 delta = (x + delta).clamp_(0, 1) - x
-    return (x + delta).detach()
+            if step in at:
+                out[step] = (x + delta).detach()
+    return out
 
 
 @register_attack("fgsm")
