@@ -103,7 +103,8 @@ def golden(at_chance: bool = False) -> ReproduceResult:
     training = {n: {"objective": o, "optimizer": "adam", "lr": 0.001, "epochs": 1, "batch_size": 128,
                     "schedule": "constant", "benign_weight": 0.0 if n == "madry" else 1.0,
                     "warmup": 1 / 3 if n in ("madry", "atim_scratch") else 0.0, "precision": "bf16",
-                    "init": "runs/madry" if n == "atim" else None}
+                    "init": "runs/madry" if n == "atim" else None,
+                    "train_attack": {"method": "n-fgsm"} if n == "atim_scratch" else {"method": "madry"}}
                 for n, o in zip(MODELS, ("vanilla", "madry", "advtrojan", "advtrojan"))}
     meta = Meta(dataset="fmnist", dataset_title="Fashion-MNIST", preset="quick", reproduce_preset={"train": "quick"},
                 train_images=dict.fromkeys(MODELS, 1000), test_images=200, seed=0, device="cpu",

@@ -155,6 +155,9 @@ def test_report_header_reads_as_prose(golden_root):
     # the protocol document travels with the report, and the report links to it
     assert 'href="protocol.md"' in page and (results / "protocol.md").read_text().startswith("#")
     assert "setting gives the paper" in page  # which certification setting matches Table 5, or none
+    # the protocol section names each crafting model's training attack (Table 1's PGD or the fast preset's)
+    assert page.count("training attack madry (20 steps of α = 0.1ε)") == 2
+    assert "training attack n-fgsm (1 step of α = 1ε, noise 2ε, not projected)" in page
 
 
 def test_figure9_claim_is_checked_part_by_part():

@@ -157,13 +157,13 @@ def test_shipped_populations_give_each_fine_tuned_robust_infected_kind_a_clean_c
     """A clean control trained as long from the same start: without it, the fine-tuned ATIMs' extra
     epochs (and Eq. 9's benign term) tell them from the Madry-Adv models by benign accuracy alone (on
     fmnist-cpu's LeNets: AUC 1.0 for that naive score, before madry_ft was added)."""
-    from advtrojan.presets import _crafts
+    from advtrojan.presets import crafts
     spec = read_spec(name)
     kinds = spec["kinds"]
     epochs = lambda k: {**spec.get("train", {}), **kinds[k].get("train", {})}.get("epochs")  # noqa: E731
     for kind, k in kinds.items():
         infected = k.get("infected", k["objective"].startswith("advtrojan") or k["objective"] == "badnets-adv")
-        if infected and k.get("init") and _crafts(k["objective"]):
+        if infected and k.get("init") and crafts(k["objective"]):
             controls = [c for c, v in kinds.items() if v.get("init") == k["init"] and not v.get("infected", False)
                         and v["objective"] in ("madry", "vanilla") and epochs(c) == epochs(kind)]
             assert controls, f"{name}: {kind} has no clean control fine-tuned from {k['init']} for as long"

@@ -131,12 +131,12 @@ def training_preset(spec, objective: str, preset: str = "default", init: bool = 
     # quick: a class-balanced subset, for datasets whose size is known and larger than it
     limit = quick_limit(spec) if preset == "quick" and (spec.train_size or 0) > quick_limit(spec) else None
     benign_weight = MADRY_BENIGN_WEIGHT if objective == "madry" else 1.0
-    warmup = WARMUP if not init and _crafts(objective) else 0.0
+    warmup = WARMUP if not init and crafts(objective) else 0.0
     return replace(base, epochs=epochs, limit=limit, benign_weight=benign_weight, warmup=warmup,
                    train_attack=TRAIN_ATTACK[preset], probe_images=PROBE[preset])
 
 
-def _crafts(objective: str) -> bool:
+def crafts(objective: str) -> bool:
     """Whether the registered ``objective`` crafts adversarial inputs while it trains."""
     from .training.objectives import make_objective
     return any(kind.adversarial for kind in make_objective(objective).kinds)

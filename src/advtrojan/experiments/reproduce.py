@@ -235,7 +235,7 @@ class Reproduction:
                       classes=list(spec.classes),
                       training={n: {k: t.config[k] for k in ("objective", "optimizer", "lr", "epochs", "batch_size",
                                                              "schedule", "benign_weight", "warmup", "precision",
-                                                             "init")} for n, t in trained.items()}),
+                                                             "init", "train_attack")} for n, t in trained.items()}),
             evaluations={n: records[f"eval_{n}"].result for n in MODELS},
             scan=records["defenses"].result,
             certification=records["certification"].result,

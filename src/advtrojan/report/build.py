@@ -13,6 +13,8 @@ import jinja2
 
 from .. import plots as F
 from ..defenses.certify import best_radius
+from ..presets import crafts
+from ..training.attack import TrainingAttack
 from ..results import CertRow, ReproduceResult, ScanResult, load_results, to_json
 from ..utils.io import atomic_path, write_text
 from . import views
@@ -160,12 +162,15 @@ def defense_sections(scan: ScanResult, table, e) -> list[tuple[str, str]]:
     return out
 
 
-def _recipe(t: dict) -> str:
+def _recipe(t: dict, budget) -> str:
     start = f"fine-tuned from the run {t['init'].rstrip('/').split('/')[-1]}" if t.get("init") else "from random weights"
     weight = f", benign weight {t['benign_weight']:g}" if t["objective"] == "madry" else ""
     warm = f", budget warm-up over the first {t['warmup']:.0%} of the steps" if t.get("warmup") else ""
+    attack = ""
+    if crafts(t["objective"]):  # recorded since the training attack became a setting; before, Table 1's PGD
+        attack = f", training attack {TrainingAttack(**(t.get('train_attack') or {})).describe(budget)}"
     return (f"{t['objective']} {start}; {t['optimizer']} lr {t['lr']:g} ({t['schedule']}), {t['epochs']} epochs, "
-            f"batch {t['batch_size']}, {t['precision']}{weight}{warm}")
+            f"batch {t['batch_size']}, {t['precision']}{weight}{warm}{attack}")
 
 
 NO_VERDICT = "<p class='bad'>No verdict: the ATIM is at chance on clean inputs (it learned nothing); see the banner above.</p>"
@@ -342,7 +347,7 @@ def render_html(res: ReproduceResult, figs: dict, protocol_href: str | None = No
         train_images=_listing({label.get(k, k): f"{v:,}" if isinstance(v, int) else "all"
                                for k, v in meta.train_images.items()}),
         versions=_listing(meta.versions, sep=" "),
-        training=[(label.get(n, n), _recipe(t)) for n, t in meta.training.items()],
+        training=[(label.get(n, n), _recipe(t, meta.budget)) for n, t in meta.training.items()],
         walls=list(meta.wall_time_s.items()))
 
 
