@@ -25,7 +25,7 @@ from advtrojan.evaluation import EvalSettings, evaluate_run
 from advtrojan.runtime import Runtime
 from advtrojan.training import fit, make_config
 from advtrojan.training.runs import Run
-from advtrojan.utils.io import write_json
+from advtrojan.utils.io import write_json, write_text
 
 ATTACKS = {  # name -> (TrainingAttack fields, epoch multiplier)
     "pgd20": ({}, 1),
@@ -102,7 +102,30 @@ def main() -> None:
                           "pgd100_images": pgd100.examples, "pgd1000_images": pgd1000.examples}
             write_json(table_path, table)
             print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in table[key].items()}, flush=True)
-    print(json.dumps(table, indent=1))
+    markdown = frontier_markdown(table)
+    write_text(root / "training_attacks.md", markdown)
+    print(markdown)
+
+
+COLUMNS = (("benign", "benign"), ("pgd20", "PGD-20"), ("pgd100", "PGD-100"), ("pgd1000", "PGD-1000"),
+           ("advtrojan", "AdvTrojan"), ("transferred_advtrojan", "transferred"))
+
+
+def frontier_markdown(table: dict) -> str:
+    """The frontier as a markdown table: accuracies in %, training wall time and mean images/s, and the
+    speed-up in images/s over the PGD-20-trained model of the same kind (wall times depend on what else
+    ran; the benchmark's ratios, benchmarks/bench_training_attacks.py, are the cleaner measure)."""
+    head = "| training attack | model | " + " | ".join(h for _, h in COLUMNS) + " | epochs | wall (min) | images/s | speed-up |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 6)]
+    for key, row in table.items():
+        attack, model = key.split("/")
+        ref = table.get(f"pgd20/{model}")
+        cells = ["–" if row.get(k) is None else f"{100 * row[k]:.1f}" for k, _ in COLUMNS]
+        collapse = f" (collapse at {row['collapse_epochs']})" if row.get("collapse_epochs") else ""
+        speed = f"{row['images_per_s'] / ref['images_per_s']:.1f}×" if ref else "–"
+        lines.append(f"| {attack}{collapse} | {model} | " + " | ".join(cells)
+                     + f" | {row['epochs']} | {row['train_seconds'] / 60:.1f} | {row['images_per_s']:.0f} | {speed} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
