@@ -38,12 +38,18 @@ ATTACKS = {  # name -> (TrainingAttack fields, epoch multiplier)
 }
 
 
+MODELS = {"madry": ("madry", False), "atim_finetuned": ("advtrojan", True), "atim_scratch": ("advtrojan", False)}
+RUN_DIRS = {"madry": "madry", "atim_finetuned": "atim", "atim_scratch": "atim_scratch"}  # folders of a --reuse'd study
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="fmnist")
     p.add_argument("--attacks", nargs="+", default=["pgd20", "pgd3", "fgsm-rs", "n-fgsm"], choices=list(ATTACKS))
     p.add_argument("--reuse", nargs="*", default=[], metavar="NAME=DIR",
                    help="a folder holding madry/, atim/ and atim_scratch/ runs already trained with that attack")
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+                   help="which models of each attack to train and evaluate (default: all three)")
     p.add_argument("--vanilla", help="a Vanilla run for the transferred examples (default: trained in OUT)")
     p.add_argument("--limit", type=int, help="training images (default: all)")
     p.add_argument("--test-limit", type=int, help="test images of every row but PGD-1000 (default: all)")
@@ -71,13 +77,16 @@ def main() -> None:
         folder = Path(reuse[name]) if name in reuse else root / name
         base = make_config(args.dataset, "madry")
         kw = {"train_attack": fields} if fields else {}
-        madry = train(folder / "madry", "madry", epochs=base.epochs * times, **kw)
-        runs = {"madry": madry,
-                "atim_finetuned": train(folder / "atim", "advtrojan", init=str(madry),
-                                        epochs=make_config(args.dataset, "advtrojan", init=str(madry)).epochs * times,
-                                        **kw),
-                "atim_scratch": train(folder / "atim_scratch", "advtrojan",
-                                      epochs=make_config(args.dataset, "advtrojan").epochs * times, **kw)}
+        madry = folder / "madry"
+        epochs = {"madry": base.epochs, "atim_finetuned": make_config(args.dataset, "advtrojan", init=str(madry)).epochs,
+                  "atim_scratch": make_config(args.dataset, "advtrojan").epochs}
+        runs = {}
+        for model in args.models:  # Madry-Adv first: the fine-tuned ATIM starts from it
+            objective, init = MODELS[model]
+            if init:
+                train(madry, "madry", epochs=epochs["madry"] * times, **kw)
+            runs[model] = train(folder / RUN_DIRS[model], objective, init=str(madry) if init else None,
+                                epochs=epochs[model] * times, **kw)
         for model, path in runs.items():
             key = f"{name}/{model}"
             if key in table:
