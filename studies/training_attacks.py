@@ -29,6 +29,7 @@ from advtrojan.utils.io import write_json, write_text
 
 ATTACKS = {  # name -> (TrainingAttack fields, epoch multiplier)
     "pgd20": ({}, 1),
+    "pgd5": ({"method": "madry", "steps": 5, "step_ratio": 0.5}, 1),  # Madry et al.'s 2.5ε of travel
     "pgd3": ({"method": "madry", "steps": 3, "step_ratio": 0.5}, 1),
     "pgd2": ({"method": "madry", "steps": 2, "step_ratio": 0.75}, 1),
     "fgsm-rs": ({"method": "fgsm-rs"}, 1),
