@@ -97,7 +97,7 @@ def test_seconds_of_fast_training_beat_vanilla_under_pgd20(tmp_path, fmnist):
         with torch.no_grad():
             accs[name] = (model(adv).argmax(1) == y).float().mean().item()
         if name == "fast":
-            assert cfg.training_attack() == FAST_ATTACK and cfg.attack().steps == 20  # evaluated with Table 1's PGD
+            assert cfg.train_attack == FAST_ATTACK and cfg.attack().steps == 20  # evaluated with Table 1's PGD
             fast_model, fast_cfg = model, cfg
     assert accs["fast"] > accs["vanilla"] + 0.2, accs
     # the fast preset's 200-image probe, on a stand-in budget (eps 0.1, where PGD accuracy is mid-range

@@ -49,7 +49,7 @@ def test_the_fast_training_attack_leaves_chance_at_the_mnist_budget(tmp_path, fm
     """The `fast` preset's training attack (chosen on full Fashion-MNIST at ε 0.2) on the stand-in for
     MNIST: ε 0.3 from random weights, with the warm-up, the model trains."""
     cfg, run = _madry(tmp_path, fmnist, 0.3, train_attack=asdict(presets.FAST_ATTACK))
-    assert cfg.training_attack() == presets.FAST_ATTACK and cfg.warmup == presets.WARMUP
+    assert cfg.train_attack == presets.FAST_ATTACK and cfg.warmup == presets.WARMUP
     assert run.metrics()[-1]["test_benign"] > 0.1 + 0.2
     assert not any(m["stalled"] or m.get("collapse") for m in run.metrics())
 
