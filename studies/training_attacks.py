@@ -39,8 +39,9 @@ ATTACKS = {  # name -> (TrainingAttack fields, epoch multiplier)
 }
 
 
-MODELS = {"madry": ("madry", False), "atim_finetuned": ("advtrojan", True), "atim_scratch": ("advtrojan", False)}
-RUN_DIRS = {"madry": "madry", "atim_finetuned": "atim", "atim_scratch": "atim_scratch"}  # folders of a --reuse'd study
+# model -> (objective, fine-tuned from the attack's Madry-Adv, run folder: also those of a --reuse'd study)
+MODELS = {"madry": ("madry", False, "madry"), "atim_finetuned": ("advtrojan", True, "atim"),
+          "atim_scratch": ("advtrojan", False, "atim_scratch")}
 
 
 def main() -> None:
@@ -83,10 +84,10 @@ def main() -> None:
                   "atim_scratch": make_config(args.dataset, "advtrojan").epochs}
         runs = {}
         for model in args.models:  # Madry-Adv first: the fine-tuned ATIM starts from it
-            objective, init = MODELS[model]
+            objective, init, run_dir = MODELS[model]
             if init:
                 train(madry, "madry", epochs=epochs["madry"] * times, **kw)
-            runs[model] = train(folder / RUN_DIRS[model], objective, init=str(madry) if init else None,
+            runs[model] = train(folder / run_dir, objective, init=str(madry) if init else None,
                                 epochs=epochs[model] * times, **kw)
         for model, path in runs.items():
             key = f"{name}/{model}"

@@ -111,7 +111,7 @@ PRESETS = tuple(EPOCHS)
 FAST_ATTACK = TrainingAttack("madry", steps=3, step_ratio=0.5)
 TRAIN_ATTACK = {"default": TrainingAttack(), "quick": FAST_ATTACK, "fast": FAST_ATTACK}
 # The per-epoch probe crafts PGD-20 twice and FGSM on each of its images: at 500 it cost as much as a
-# `fast` epoch of 10k images (measured, LeNet, one thread: about 30 s against 12-25 s). `fast` probes 200:
+# `fast` epoch of 10k images (measured with N-FGSM, LeNet, one thread: about 30 s against 12-25 s). `fast` probes 200:
 # its only decision, catastrophic overfitting, is a fall of 0.2 in PGD accuracy, far above the 0.035
 # standard error of an accuracy near 0.5 on 200 images.
 PROBE = {"default": PROBE_IMAGES, "quick": PROBE_IMAGES, "fast": 200}
