@@ -167,3 +167,51 @@ def test_shipped_populations_give_each_fine_tuned_robust_infected_kind_a_clean_c
             controls = [c for c, v in kinds.items() if v.get("init") == k["init"] and not v.get("infected", False)
                         and v["objective"] in ("madry", "vanilla") and epochs(c) == epochs(kind)]
             assert controls, f"{name}: {kind} has no clean control fine-tuned from {k['init']} for as long"
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    from pathlib import Path
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def test_a_killed_zoo_train_ends_its_worker_processes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "advtrojan", "zoo", "train", str(_spec(tmp_path)), "--out",
+                             str(tmp_path / "pop"), "--workers", "2", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 2:  # the pool's workers (and its resource tracker)
+            time.sleep(0.5)
+            workers = _children(proc.pid)
+        assert len(workers) >= 2, "the workers never started"
+        time.sleep(3)  # inside their first model
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) != 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+            time.sleep(0.2)
+        left = [p for p in workers if os.path.exists(f"/proc/{p}") and
+                open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not left, f"worker processes {left} outlived the killed command"
+    finally:
+        proc.kill()
+        for p in workers:  # whatever the outcome, this test leaves nothing running
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

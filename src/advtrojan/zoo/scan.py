@@ -11,9 +11,7 @@ and ``OUT/population.html`` are written: the same file whichever process writes 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 
 from .. import presets
@@ -21,6 +19,7 @@ from ..codec import from_json
 from ..defenses.scan import ScanSettings
 from ..results import arrays_name, read_json, write_result
 from ..runtime import Runtime
+from ..utils.pool import parallel_map
 from .population import ModelScan, Population, population
 from .spec import ModelEntry, shard_of
 from .train import read_manifest
@@ -91,11 +90,10 @@ def scan_population(out, settings: ScanSettings | None = None, runtime: Runtime 
                 print(f"scanned {e.id}", flush=True)
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            for mid in pool.map(scan_one, [str(out)] * len(missing), missing, [settings] * len(missing),
-                                [runtime] * len(missing), [eval_limit] * len(missing), [threads] * len(missing)):
-                if runtime.progress:
-                    print(f"scanned {mid}", flush=True)
+        for mid in parallel_map(scan_one, [(str(out), e, settings, runtime, eval_limit, threads) for e in missing],
+                                workers):
+            if runtime.progress:
+                print(f"scanned {mid}", flush=True)
     if not all((out / SCANS / f"{e.id}.json").is_file() for e in entries):
         return None  # other shares are still to come
     scans = {e.id: read_scan(out / SCANS / f"{e.id}.json") for e in entries}

@@ -5,20 +5,20 @@ the same in every process; ``OUT/models/<id>/`` are the run folders. A model who
 finished is kept, an unfinished one resumes, so a killed population resumes to the same result.
 ``workers`` trains that many groups (an architecture and a seed) at once, in processes of their
 own; ``shard`` trains one share of the groups, for a cluster's job array: shares write disjoint
-run folders into one OUT and need no coordinator.
+run folders into one OUT and need no coordinator. A killed command (SIGTERM: a scheduler's time
+limit) ends its workers with it (:func:`advtrojan.utils.pool.parallel_map`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
-from multiprocessing import get_context
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..utils.io import write_json
+from ..utils.pool import parallel_map
 from .spec import ModelEntry, plan, read_spec, shard_of
 
 MANIFEST = "zoo.json"
@@ -94,9 +94,7 @@ def train_population(spec_path, out, *, workers: int = 1, shard: tuple[int, int]
             train_group(str(out), ids, 0, progress)
         return mine
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for done in pool.map(train_group, [str(out)] * len(groups), list(groups.values()), [threads] * len(groups),
-                             [False] * len(groups)):
-            if progress:
-                print(f"trained {', '.join(done)}", flush=True)
+    for done in parallel_map(train_group, [(str(out), ids, threads, False) for ids in groups.values()], workers):
+        if progress:
+            print(f"trained {', '.join(done)}", flush=True)
     return mine
