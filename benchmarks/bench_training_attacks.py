@@ -20,7 +20,8 @@ from advtrojan.training.attack import TrainingAttack
 from advtrojan.training.loop import make_optimizer, train_step
 from common import bench_args, interleaved, report
 
-ATTACKS = {"PGD-20 (Table 1)": TrainingAttack(), "PGD-3": TrainingAttack(steps=3, step_ratio=0.5),
+ATTACKS = {"PGD-20 (Table 1)": TrainingAttack(), "PGD-5 (fast)": TrainingAttack(steps=5, step_ratio=0.5),
+           "PGD-3": TrainingAttack(steps=3, step_ratio=0.5),
            "FGSM-RS": TrainingAttack("fgsm-rs"), "N-FGSM": TrainingAttack("n-fgsm")}
 
 

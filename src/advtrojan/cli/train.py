@@ -63,8 +63,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to create")
     p.add_argument("--init", metavar="RUN", help="start from this finished run (or .safetensors file)")
     p.add_argument("--preset", default="default", choices=presets.PRESETS,
-                   help="default: the full protocol (Table 1's PGD-20 while training); fast: the same with PGD-3 "
-                        "(α = ε/2) while training, about 5x cheaper (docs/protocol.md); quick: a 10k subset and "
+                   help="default: the full protocol (Table 1's PGD-20 while training); fast: the same with PGD-5 "
+                        "(α = ε/2) while training, about 3x cheaper (docs/protocol.md); quick: a 10k subset and "
                         "few epochs (default: default)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--force", action="store_true", help="start over even if --out holds a run")

@@ -88,7 +88,7 @@ def local_training(s: FLSettings, arrays: ArrayRecord, partition: int, rnd: int)
     model = cfg.build_model()
     model.load_state_dict(arrays.to_torch_state_dict())
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    attack = cfg.training_attack()  # the preset's (fast: PGD-3); evaluation keeps Table 1's PGD
+    attack = cfg.training_attack()  # the preset's (fast: PGD-5); evaluation keeps Table 1's PGD
     if attack is not None and scale < 1:
         attack = attack.with_budget(attack.budget.scaled(scale))
     optimizer, objective, trigger = make_optimizer(model, cfg), cfg.make_objective(), cfg.trigger()
