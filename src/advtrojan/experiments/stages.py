@@ -105,7 +105,7 @@ def read_stage(path: Path, result: type) -> StageRecord:
 def scan_settings(rp, defenses):
     """The scan of a staged experiment at its preset's sizes (``ReproducePreset``): the pool, Neural
     Cleanse's and adaptive Neural Cleanse's inputs, epochs and precision, certification's inputs, the
-    robustness-collapse search's inputs and precision."""
+    robustness-collapse search's inputs, epochs and precision."""
     from ..defenses.adaptive import AdaptiveNCSettings
     from ..defenses.certify import CertifiedSettings
     from ..defenses.collapse import CollapseSettings
@@ -115,4 +115,5 @@ def scan_settings(rp, defenses):
         NCSettings(images=rp.nc_images, epochs=rp.nc_epochs, precision=rp.defense_precision),
         AdaptiveNCSettings(images=rp.anc_images, epochs=rp.anc_epochs, precision=rp.defense_precision),
         CertifiedSettings(images=rp.certify_images),
-        CollapseSettings(images=rp.collapse_images, precision=rp.defense_precision))
+        CollapseSettings(images=rp.collapse_images, precision=rp.defense_precision,
+                         **({"epochs": rp.collapse_epochs} if rp.collapse_epochs else {})))
