@@ -215,3 +215,16 @@ def test_a_killed_zoo_train_ends_its_worker_processes(tmp_path):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_the_zoo_scan_runs_the_collapse_search_chosen_on_the_development_split_and_reproduce_keeps_its_own():
+    """presets.ZOO's collapse search length reaches the scan's settings;
+    the reproduce presets keep CollapseSettings' default."""
+    from advtrojan import presets
+    from advtrojan.defenses.collapse import CollapseSettings
+    from advtrojan.experiments.stages import scan_settings
+    from advtrojan.zoo.scan import zoo_settings
+    zoo = zoo_settings().options_for(CollapseSettings)
+    assert zoo.epochs == presets.ZOO.collapse_epochs == 30 and zoo.images == presets.ZOO.collapse_images
+    quick = scan_settings(presets.REPRODUCE["quick"], ["collapse"]).options_for(CollapseSettings)
+    assert quick.epochs == CollapseSettings().epochs
