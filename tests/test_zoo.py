@@ -169,18 +169,19 @@ def test_shipped_populations_give_each_fine_tuned_robust_infected_kind_a_clean_c
             assert controls, f"{name}: {kind} has no clean control fine-tuned from {k['init']} for as long"
 
 
+def _stat(pid) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def _children(pid: int) -> set[int]:
     """The processes whose parent is ``pid`` (Linux /proc)."""
     from pathlib import Path
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.add(int(stat.parent.name))
-    return out
+    return {int(p.name) for p in Path("/proc").glob("[0-9]*") if (f := _stat(p.name)) and int(f[1]) == pid}
 
 
 def test_a_killed_zoo_train_ends_its_worker_processes(tmp_path):
@@ -202,11 +203,11 @@ def test_a_killed_zoo_train_ends_its_worker_processes(tmp_path):
         time.sleep(3)  # inside their first model
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) != 0
+        alive = lambda p: (f := _stat(p)) is not None and f[0] != "Z"  # noqa: E731 (a zombie has ended)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        while time.monotonic() < deadline and any(alive(p) for p in workers):
             time.sleep(0.2)
-        left = [p for p in workers if os.path.exists(f"/proc/{p}") and
-                open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        left = [p for p in workers if alive(p)]
         assert not left, f"worker processes {left} outlived the killed command"
     finally:
         proc.kill()
