@@ -259,3 +259,64 @@ def test_neural_cleanse_cost_starts_at_zero_and_is_set_after_patience_epochs():
     # raised x2 every 2 epochs (epochs 3, 5, 7); target 1 never succeeds and its cost stays 0
     assert run.extra["cost_set_at_epoch"] == [2, 0]
     assert run.extra["final_cost"][0] == pytest.approx(1e-3 * 2 ** 3) and run.extra["final_cost"][1] == 0.0
+
+
+def test_checked_votes_are_fp32_votes_where_bf16_would_flip_them():
+    """Eq. 10's noisy votes at bf16 cost: near-ties, where bf16 picks the other class, are rerun in fp32."""
+    from advtrojan.defenses.certify import CheckedArgmax, noise_counts
+    from advtrojan.utils.device import autocast
+
+    torch.manual_seed(0)
+    model = nn.Linear(16, 3)
+    with torch.no_grad():  # class 1 is class 0 plus a sliver: a near-tie that bf16's 8-bit mantissa rounds away
+        model.weight[0] = model.weight[0].abs()
+        model.weight[1] = model.weight[0] * (1 + 2 ** -10)
+        model.bias[1] = model.bias[0]
+        model.weight[2], model.bias[2] = 0.0, -100.0
+    x = torch.rand(64, 16) + 0.5
+    with torch.no_grad():
+        fp32 = model(x).argmax(1)
+        with autocast(x.device, "bf16"):
+            bf16 = model(x).argmax(1)
+    assert not torch.equal(bf16, fp32)  # the case is real: plain bf16 votes differ
+    check = CheckedArgmax(model, "cpu", screen=True)
+    check(torch.rand(32, 16))  # the first batch calibrates the tolerance
+    assert torch.equal(check(x), fp32) and check.rerun >= 32 + 1
+    # and the counts of Eq. 10 with the screen equal fp32's, on noise around a near-tie
+    gen = lambda: torch.Generator().manual_seed(1)
+    want = noise_counts(model, x[:8], 0.01, 50, num_classes=3, precision="fp32", generator=gen())
+    assert torch.equal(noise_counts(model, x[:8], 0.01, 50, num_classes=3, precision="checked", generator=gen()), want)
+
+
+def test_checked_votes_equal_fp32_on_a_trained_model(fmnist, monkeypatch):
+    """On a LeNet trained for seconds on real Fashion-MNIST, the checked counts equal fp32's exactly at
+    the certification sweep's σ's, while bf16's differ, and the screen spares most inputs the fp32 pass."""
+    import importlib
+    from advtrojan.models.lenet import LeNet
+
+    certify = importlib.import_module("advtrojan.defenses.certify")
+    monkeypatch.setattr(certify, "native_bf16", lambda device: True)  # screen on whatever CPU runs the test
+    train, test = fmnist
+    torch.manual_seed(0)
+    x, y = train.balanced_subset(2000, seed=0).tensors("cpu")
+    model = LeNet()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    for xb, yb in zip(x.split(100), y.split(100)):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(xb), yb).backward()
+        opt.step()
+    model.eval()
+    probe = test.balanced_subset(40, seed=3).tensors("cpu")[0]
+    differs = 0
+    for sigma in (0.1, 0.5):
+        def counts(precision):
+            return certify.noise_counts(model, probe, sigma, 100, precision=precision,
+                                        generator=torch.Generator().manual_seed(0))
+        want = counts("fp32")
+        assert torch.equal(counts("checked"), want)
+        differs += int((counts("bf16") != want).any(1).sum())
+        check = certify.CheckedArgmax(model, "cpu")
+        for noisy in (probe[:, None] + sigma * torch.randn(40, 100, 1, 28, 28)).flatten(0, 1).split(1000):
+            check(noisy)
+        assert check.rerun < 0.5 * check.inputs
+    assert differs > 0
