@@ -148,11 +148,12 @@ def test_a_collapse_ends_training_with_the_best_epochs_weights(tmp_path, monkeyp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_the_fast_preset_probes_fewer_images_and_old_configs_keep_500():
+def test_the_fast_presets_probe_fewer_images_and_old_configs_keep_500():
     from advtrojan.codec import from_json, to_json
     from advtrojan.training import RunConfig, make_config
     fast, quick = make_config("fmnist", "madry", preset="fast"), make_config("fmnist", "madry", preset="quick")
-    assert (fast.probe_images, quick.probe_images) == (200, 500)
+    paper = make_config("fmnist", "madry")
+    assert (fast.probe_images, quick.probe_images, paper.probe_images) == (200, 200, 500)
     old = {k: v for k, v in to_json(quick).items() if k != "probe_images"}  # a config.json from before the setting
     assert from_json(RunConfig, old, "config.json").probe_images == 500
     with pytest.raises(ConfigError):

@@ -148,7 +148,8 @@ class Reproduction:
             torch.manual_seed(self.runtime.seed)
             full = name.startswith("atim")
             cfg = self.config
-            settings = EvalSettings(certify=full, methods=("madry", "fgsm", "bim") if full else ("madry",))
+            settings = EvalSettings(certify=full, methods=("madry", "fgsm", "bim") if full else ("madry",),
+                                    precision=self.rp.eval_precision)
             data = self.test.balanced_subset(self.rp.eval_limit, seed=self.runtime.seed)
             return evaluate_model(self.models[name], data, cfg.trigger(), cfg.budget, cfg.test_intensity, settings,
                                   transfer_model=self.models["vanilla"] if full else None, device=self.device,
@@ -169,7 +170,8 @@ class Reproduction:
         for n in MODELS:
             torch.manual_seed(seed)
             attacked = craft([Threat.ADVTROJAN], cx, cy, trigger=cfg.trigger().to(self.device),
-                             intensity=cfg.test_intensity, attack=cfg.attack(), model=self.models[n])[Threat.ADVTROJAN]
+                             intensity=cfg.test_intensity, attack=cfg.attack(), model=self.models[n],
+                             precision=self.rp.eval_precision)[Threat.ADVTROJAN]
             models[n] = {kind: certification_sweep(self.models[n], x, cy, self.rp.certify_sigmas, n=cert.noise_samples,
                                                    radius=cert.radius, seed=seed)
                          for kind, x in (("advtrojan", attacked), ("benign", cx))}
@@ -184,14 +186,15 @@ class Reproduction:
         cfg = self.config
         sx, sy = self.sweep_data()
         return iteration_sweep(self.models[self.main], sx, sy, cfg.trigger().to(self.device), cfg.test_intensity,
-                               cfg.budget, iterations=self.rp.sweep_iterations, progress=self.runtime.progress)
+                               cfg.budget, iterations=self.rp.sweep_iterations, precision=self.rp.eval_precision,
+                               progress=self.runtime.progress)
 
     def sweep_budget(self) -> BudgetSweep:
         torch.manual_seed(self.runtime.seed)
         cfg = self.config
         sx, sy = self.sweep_data()
         return budget_sweep(self.models[self.main], sx, sy, cfg.trigger().to(self.device), cfg.test_intensity,
-                            cfg.budget, progress=self.runtime.progress)
+                            cfg.budget, precision=self.rp.eval_precision, progress=self.runtime.progress)
 
     def features(self) -> Features:
         fx, _ = self.test.balanced_subset(self.rp.feature_images, seed=self.runtime.seed + 2).tensors(self.device)

@@ -348,7 +348,14 @@ def render_html(res: ReproduceResult, figs: dict, protocol_href: str | None = No
                                for k, v in meta.train_images.items()}),
         versions=_listing(meta.versions, sep=" "),
         training=[(label.get(n, n), _recipe(t, meta.budget)) for n, t in meta.training.items()],
-        walls=list(meta.wall_time_s.items()))
+        walls=list(meta.wall_time_s.items()), precision=_precision(meta.reproduce_preset or {}))
+
+
+def _precision(rp: dict) -> str:
+    """How the stages after training compute (results written before a setting existed used fp32)."""
+    return (f"Table 5, certification's AdvTrojan examples and Figures 7-9 craft in {rp.get('eval_precision', 'fp32')}; "
+            f"Neural Cleanse, adaptive Neural Cleanse and the collapse search in {rp.get('defense_precision', 'fp32')}; "
+            f"Eq. 10's noisy votes are fp32's (screened in bf16, near-ties rerun in fp32).")
 
 
 def _which_certification(rows: list[CertRow], ref: float, tolerance: float, radius: float, samples: int, model: str,
