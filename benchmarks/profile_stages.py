@@ -7,7 +7,10 @@ finished runs of an earlier ``reproduce`` (``--runs``: its ``runs/`` folder; the
 does not change the cost of what runs after it), under cProfile, and prints each stage's seconds,
 the paper-scale estimate, and the functions that take its time.
 
-    python benchmarks/profile_stages.py --runs results/fmnist-quick/runs --scale 10 [--out DIR] [--top 15]
+    python benchmarks/profile_stages.py --runs results/fmnist-quick/runs --scale 10 [--out FILE] [--top 15]
+        [--stages defenses,certification] [--set defense_precision=fp32]
+
+``--set FIELD=VALUE`` changes a field of the preset (e.g. the precisions, to time a stage as it was).
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--stages", default="", help="comma-separated stage names (default: every post-training one)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a ReproducePreset field to change (strings and integers)")
     ap.add_argument("--out", help="write the timings here as JSON")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     runs = Path(args.runs)
     train = json.loads((runs / "atim" / "config.json").read_text()).get("preset", "quick")
     rp = scaled(presets.REPRODUCE[args.preset], args.scale, train)
+    changes = dict(item.split("=", 1) for item in args.set)
+    rp = replace(rp, **{k: int(v) if v.isdigit() else v for k, v in changes.items()})
     work = Path(tempfile.mkdtemp(prefix="advtrojan-profile-"))
     try:
         job = Reproduction(ReproduceSettings(dataset="fmnist", preset=args.preset, out=str(work), runs_dir=str(runs),
@@ -82,7 +89,8 @@ def main():
         total = sum(t["paper_estimate_min"] for t in timings.values())
         print(f"{'total':<20}{sum(t['seconds'] for t in timings.values()):9.1f}   {total:8.1f}")
         if args.out:
-            Path(args.out).write_text(json.dumps({"scale": args.scale, "preset": args.preset, "stages": timings}, indent=1))
+            Path(args.out).write_text(json.dumps({"scale": args.scale, "preset": args.preset, "set": changes,
+                                                  "stages": timings}, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
