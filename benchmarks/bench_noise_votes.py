@@ -10,8 +10,6 @@ A trained model's margins decide how many votes the screen sends back to fp32: g
 
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from advtrojan.defenses.certify import CheckedArgmax, noise_counts
@@ -20,12 +18,8 @@ from common import bench_args, interleaved, report
 
 
 def main():
-    run = None
-    if "--run" in sys.argv:
-        i = sys.argv.index("--run")
-        run = sys.argv[i + 1]
-        del sys.argv[i:i + 2]
-    args = bench_args(batch=100, repeats=3)
+    args = bench_args(batch=100, repeats=3, add=lambda ap: ap.add_argument("--run", help="a finished run folder"))
+    run = args.run
     torch.manual_seed(0)
     if run:
         from advtrojan.data import load_dataset

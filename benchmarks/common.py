@@ -30,9 +30,12 @@ def report(title: str, times: dict[str, float], reference: str, items: int, unit
               f"x{times[reference] / sec:5.2f} vs {reference}")
 
 
-def bench_args(batch: int, repeats: int) -> argparse.Namespace:
-    """The options every benchmark takes (--batch, --repeats, --threads), threads applied."""
+def bench_args(batch: int, repeats: int, add=None) -> argparse.Namespace:
+    """The options every benchmark takes (--batch, --repeats, --threads), threads applied; ``add(parser)``
+    adds a benchmark's own."""
     ap = argparse.ArgumentParser()
+    if add is not None:
+        add(ap)
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--threads", type=int, default=2)

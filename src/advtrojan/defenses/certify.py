@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..attacks.pgd import crafting_forward
 from ..errors import ConfigError
 from ..utils.device import autocast
 from ..results import CertRow, DefenseResult
@@ -266,7 +267,6 @@ class CheckedArgmax:
     FLOOR = 0.01
 
     def __init__(self, model: nn.Module, device: torch.device | str, screen: bool | None = None):
-        from ..attacks.pgd import crafting_forward
         self.model, self.tolerance, self.inputs, self.rerun = model, None, 0, 0
         self.low = crafting_forward(model, "bf16") if (native_bf16(device) if screen is None else screen) else None
 

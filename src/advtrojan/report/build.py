@@ -355,7 +355,7 @@ def _precision(rp: dict) -> str:
     """How the stages after training compute (results written before a setting existed used fp32)."""
     return (f"Table 5, certification's AdvTrojan examples and Figures 7-9 craft in {rp.get('eval_precision', 'fp32')}; "
             f"Neural Cleanse, adaptive Neural Cleanse and the collapse search in {rp.get('defense_precision', 'fp32')}; "
-            f"Eq. 10's noisy votes are fp32's (screened in bf16, near-ties rerun in fp32).")
+            f"Eq. 10's noisy votes are fp32's.")
 
 
 def _which_certification(rows: list[CertRow], ref: float, tolerance: float, radius: float, samples: int, model: str,
